@@ -1,0 +1,66 @@
+# One command to run, one to test. Everything else is what those two need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run serve install test test-fast lint format e2e browser bench fuzz migrate clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+run: migrate
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+serve: migrate
+	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+# Playwright cannot download its own browser everywhere: use Debian's chromium when it is
+# there (installing it when we are root and it is missing), else Playwright's own.
+browser: install
+	@if [ -x "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) && echo "browser: installed chromium"; \
+	else $(BIN)/playwright install chromium; fi
+
+lint: install
+	$(BIN)/ruff check audittrail tests e2e wsgi.py
+	$(BIN)/ruff format --check audittrail tests e2e wsgi.py
+
+format: install
+	$(BIN)/ruff check --fix audittrail tests e2e wsgi.py
+	$(BIN)/ruff format audittrail tests e2e wsgi.py
+
+test: install browser lint
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q tests -m "not production"
+
+e2e: install browser
+	$(BIN)/pytest -q e2e
+
+bench: install
+	$(BIN)/python -m bench.run
+
+fuzz: install
+	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/unit/test_state_machine_properties.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis e2e/artifacts

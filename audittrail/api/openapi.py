@@ -1,0 +1,122 @@
+"""The OpenAPI 3.1 document, generated from the views' `operation` metadata and their schemas."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import current_app
+from flask import jsonify
+
+from audittrail.api import bp
+from audittrail.errors import STATUS_BY_CODE
+from audittrail.schemas import ErrorSchema
+from audittrail.schemas.custom_fields import JsonObject
+from audittrail.schemas.custom_fields import StrictInteger
+from audittrail.schemas.custom_fields import Text
+from audittrail.schemas.custom_fields import UTCDateTime
+
+_PATH_PARAMETER = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
+_SECURITY = {
+    "any": [{"bearer": []}, {"apiKey": []}, {"cookie": []}],
+    "jwt": [{"bearer": []}, {"cookie": []}],
+    "none": [],
+}
+
+
+def build_spec(app) -> dict:
+    """Walk the app's routes and document every view that carries `operation` metadata."""
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="AuditTrail Deployment Actions",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={
+            "description": "Audited control plane for operational changes proposed by automation and AI agents."
+        },
+    )
+    plugin.map_to_openapi_type(UTCDateTime, "string", "date-time")
+    plugin.map_to_openapi_type(StrictInteger, "integer", None)
+    plugin.map_to_openapi_type(JsonObject, "object", None)
+    plugin.map_to_openapi_type(Text, "string", None)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or sk-at-…"})
+    spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"})
+    spec.components.schema("Error", schema=ErrorSchema)
+
+    paths: dict[str, dict] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        meta = getattr(view, "openapi", None)
+        if meta is None:
+            continue
+        path = _PATH_PARAMETER.sub(r"{\1}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(meta, rule)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(meta, rule) -> dict:
+    operation: dict = {
+        "summary": meta.summary,
+        "operationId": rule.endpoint.replace(".", "_"),
+        "tags": meta.tags,
+        "security": _SECURITY[meta.auth],
+        "responses": {},
+        "parameters": [],
+    }
+    for name in rule.arguments:
+        operation["parameters"].append({"in": "path", "name": name, "required": True, "schema": {"type": "string"}})
+    if meta.query is not None:
+        operation["parameters"].append({"in": "query", "schema": meta.query})
+    for name, header in meta.headers.items():
+        operation["parameters"].append({"in": "header", "name": name, **header})
+    if meta.body is not None:
+        operation["requestBody"] = {
+            "required": not meta.body_optional,
+            "content": {"application/json": {"schema": meta.body}},
+        }
+    for status, schema in meta.responses.items():
+        response: dict = {"description": "Success"}
+        if schema is not None:
+            response["content"] = {"application/json": {"schema": schema}}
+        if status in meta.response_headers:
+            response["headers"] = meta.response_headers[status]
+        operation["responses"][str(status)] = response
+    codes = list(meta.errors)
+    if meta.auth != "none" and "unauthorized" not in codes:
+        codes.append("unauthorized")
+    if meta.body is not None or meta.query is not None:
+        codes += ["validation_error"]
+    if meta.body is not None:
+        codes += ["malformed_json", "payload_too_large"]
+    codes += ["service_unavailable"]
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(int(STATUS_BY_CODE[code]), []).append(code)
+    for status, status_codes in sorted(by_status.items()):
+        response = {
+            "description": "Error: " + ", ".join(f"`{code}`" for code in status_codes),
+            "content": {"application/json": {"schema": "Error"}},
+        }
+        if status == 429:
+            response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}}
+        operation["responses"][str(status)] = response
+    return operation
+
+
+@lru_cache(maxsize=4)
+def _cached_spec(app_id: int, app) -> dict:
+    return build_spec(app)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API."""
+    app = current_app._get_current_object()
+    return jsonify(_cached_spec(id(app), app))

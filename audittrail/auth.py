@@ -1,0 +1,138 @@
+"""Who is calling: JWT (header or cookie + CSRF) or `sk-at-` API key; scopes; the limiter's client key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from functools import wraps
+
+from flask import current_app
+from flask import g
+from flask import request
+from flask_jwt_extended import get_jwt
+from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended.exceptions import CSRFError
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
+
+from audittrail.extensions import jwt
+from audittrail.models import ApiKey
+from audittrail.models import User
+from audittrail.services import api_keys
+from audittrail.services import users
+from audittrail.services.actors import Actor
+from audittrail.services.actors import api_key_actor
+from audittrail.services.actors import user_actor
+from audittrail.services.errors import CsrfFailed
+from audittrail.services.errors import Forbidden
+from audittrail.services.errors import ServiceError
+from audittrail.services.errors import Unauthorized
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of this request."""
+
+    actor: Actor
+    user: User
+    api_key: ApiKey | None = None
+
+    @property
+    def via_api_key(self) -> bool:
+        return self.api_key is not None
+
+
+def now() -> datetime:
+    """The app's clock (tests may replace AUDITTRAIL_CLOCK)."""
+    return current_app.config.get("AUDITTRAIL_CLOCK", _utcnow)()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _resolve() -> Principal:
+    api_key_secret = request.headers.get("X-API-Key")
+    bearer = _bearer_token()
+    if api_key_secret is None and api_keys.looks_like_api_key(bearer):
+        api_key_secret = bearer
+    if api_key_secret is not None:
+        key = api_keys.authenticate_api_key(api_key_secret.strip(), now())
+        if key is None:
+            raise Unauthorized("Unknown or revoked API key.")
+        return Principal(api_key_actor(key, g.get("request_id")), key.user, key)
+    try:
+        verify_jwt_in_request()
+        user_id = get_jwt()["sub"]
+    except CSRFError:
+        raise CsrfFailed() from None
+    except (JWTExtendedException, PyJWTError, KeyError):
+        raise Unauthorized() from None
+    user = users.get_user(user_id)
+    if user is None:
+        raise Unauthorized("This account no longer exists.")
+    return Principal(user_actor(user, g.get("request_id")), user)
+
+
+def current_principal() -> Principal:
+    """Authenticate once per request; raises Unauthorized or CsrfFailed."""
+    if "principal" not in g:
+        try:
+            g.principal = _resolve()
+        except ServiceError as error:
+            g.principal = error
+    if isinstance(g.principal, ServiceError):
+        raise g.principal
+    return g.principal
+
+
+def require_auth(scope: str | None = None, jwt_only: bool = False):
+    """Authenticate the caller; refuse a missing scope (403) or an API key where a JWT is needed."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = current_principal()
+            if jwt_only and principal.via_api_key:
+                raise Forbidden("API keys are managed with a user's JWT, not with an API key.")
+            if scope is not None and not principal.actor.has_scope(scope):
+                raise Forbidden(f"This API key lacks the `{scope}` scope.", {"scope": scope})
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def rate_limit_client() -> str:
+    """The limiter's key: the API key, else the user, else the remote address.
+
+    Runs before the view's own authentication, so it authenticates the caller itself;
+    a caller whose credentials fail is counted by address.
+    """
+    try:
+        principal = current_principal()
+    except ServiceError:
+        return f"addr:{request.remote_addr or 'unknown'}"
+    if principal.api_key is not None:
+        return f"key:{principal.api_key.id}"
+    return f"user:{principal.user.id}"
+
+
+def idempotency_client() -> str:
+    """Who an Idempotency-Key belongs to (same notion of client as the rate limit)."""
+    return rate_limit_client()
+
+
+@jwt.token_in_blocklist_loader
+def _token_revoked(jwt_header, jwt_payload) -> bool:
+    return users.is_token_revoked(jwt_payload["jti"])

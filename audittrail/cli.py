@@ -1,0 +1,105 @@
+"""flask commands: users, api-keys, deployments expire, audit verify."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from audittrail.auth import _utcnow
+from audittrail.extensions import db
+from audittrail.models import User
+from audittrail.models import Workspace
+from audittrail.services import actions
+from audittrail.services import api_keys
+from audittrail.services import audit
+from audittrail.services import users
+from audittrail.services.errors import ServiceError
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users_group)
+    app.cli.add_command(api_keys_group)
+    app.cli.add_command(deployments_group)
+    app.cli.add_command(audit_group)
+
+
+@click.group("users", help="Manage users.")
+def users_group():
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--workspace", "workspace_name", default=None, help="Name of a new workspace to create.")
+@click.option("--workspace-id", default=None, help="Id of an existing workspace to join.")
+def create_user(email, name, password, workspace_name, workspace_id):
+    """Create a user (in a new workspace unless --workspace-id is given)."""
+    now = _utcnow()
+    if workspace_id:
+        workspace = db.session.get(Workspace, workspace_id)
+        if workspace is None:
+            raise click.ClickException(f"no workspace {workspace_id}")
+    else:
+        workspace = users.create_workspace(workspace_name or f"{name}'s workspace", now)
+    try:
+        user = users.create_user(workspace, email, name, now, password=password)
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{error.message} {error.details}") from None
+    db.session.commit()
+    click.echo(f"created user {user.id} <{user.email}> in workspace {workspace.id}")
+
+
+@click.group("api-keys", help="Manage API keys.")
+def api_keys_group():
+    pass
+
+
+@api_keys_group.command("create")
+@click.option("--email", required=True, help="The user the key acts as.")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, help="Repeat for several; default all four.")
+def create_api_key(email, name, scopes):
+    """Create an API key and print its secret (shown once)."""
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    try:
+        key, secret = api_keys.create_api_key(user, name, _utcnow(), list(scopes) or None)
+    except ServiceError as error:
+        raise click.ClickException(f"{error.message} {error.details}") from None
+    click.echo(f"created {key.id} ({', '.join(key.scopes)}); the key, shown once:", err=True)
+    click.echo(secret)
+
+
+@click.group("deployments", help="Deployment actions.")
+def deployments_group():
+    pass
+
+
+@deployments_group.command("expire")
+def expire():
+    """Expire every proposed action past its TTL (idempotent; safe from several hosts)."""
+    count = actions.expire_due(_utcnow(), request_id="cron-sweep")
+    click.echo(f"expired {count} action(s)")
+
+
+@click.group("audit", help="The audit trail.")
+def audit_group():
+    pass
+
+
+@audit_group.command("verify")
+@click.option("--workspace-id", default=None)
+def verify(workspace_id):
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    problem = audit.verify_chain(workspace_id)
+    if problem is not None:
+        click.echo(f"audit chain broken: {problem}", err=True)
+        sys.exit(1)
+    click.echo("audit chain verified")

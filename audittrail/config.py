@@ -1,0 +1,95 @@
+"""Settings from the environment (contract §10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or invalid; start-up stops with its message."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(environ: dict, name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _development_secrets(instance_path: Path) -> dict[str, str]:
+    """Generate SECRET_KEY/JWT_SECRET_KEY once and keep them under instance/."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"SECRET_KEY": secrets.token_urlsafe(48), "JWT_SECRET_KEY": secrets.token_urlsafe(48)}
+    # Written with O_EXCL so two workers starting together agree on one pair.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return json.loads(path.read_text())
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    return values
+
+
+def load_config(instance_path: str, environ: dict | None = None) -> dict:
+    """Build the Flask config from the environment; raise ConfigurationError when unusable."""
+    env = dict(os.environ if environ is None else environ)
+    production = env.get("AUDITTRAIL_ENV", "development").strip().lower() == "production"
+    instance = Path(instance_path)
+
+    secret_key = env.get("SECRET_KEY")
+    jwt_secret_key = env.get("JWT_SECRET_KEY")
+    if production:
+        missing = [n for n, v in (("SECRET_KEY", secret_key), ("JWT_SECRET_KEY", jwt_secret_key)) if not v]
+        if missing:
+            raise ConfigurationError(
+                "AUDITTRAIL_ENV=production needs " + " and ".join(missing) + " set in the environment"
+            )
+    elif not secret_key or not jwt_secret_key:
+        generated = _development_secrets(instance)
+        secret_key = secret_key or generated["SECRET_KEY"]
+        jwt_secret_key = jwt_secret_key or generated["JWT_SECRET_KEY"]
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'audittrail.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+
+    ttl_min = _int(env, "AUDITTRAIL_TTL_MIN_SECONDS", 60)
+    default_ttl = _int(env, "AUDITTRAIL_DEFAULT_TTL_SECONDS", 3600)
+    if ttl_min < 1:
+        raise ConfigurationError("AUDITTRAIL_TTL_MIN_SECONDS must be at least 1")
+    if not ttl_min <= default_ttl <= 604800:
+        raise ConfigurationError(
+            "AUDITTRAIL_DEFAULT_TTL_SECONDS must lie between AUDITTRAIL_TTL_MIN_SECONDS and 604800"
+        )
+
+    return {
+        "AUDITTRAIL_ENV": "production" if production else "development",
+        "SECRET_KEY": secret_key,
+        "JWT_SECRET_KEY": jwt_secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "AUDITTRAIL_TRANSITION_RATE_LIMIT": env.get("AUDITTRAIL_TRANSITION_RATE_LIMIT") or "30/minute",
+        "AUDITTRAIL_LOGIN_RATE_LIMIT": env.get("AUDITTRAIL_LOGIN_RATE_LIMIT") or "10/minute",
+        "DEMO_LOGIN_ENABLED": _bool(env.get("DEMO_LOGIN_ENABLED"), default=not production),
+        "AUDITTRAIL_DEFAULT_TTL_SECONDS": default_ttl,
+        "AUDITTRAIL_TTL_MIN_SECONDS": ttl_min,
+        "AUDITTRAIL_TRUSTED_PROXIES": _int(env, "AUDITTRAIL_TRUSTED_PROXIES", 0),
+        "JWT_COOKIE_SECURE": production,
+    }

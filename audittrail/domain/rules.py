@@ -1,0 +1,119 @@
+"""Tiers, modes, statuses and THE transition table of a deployment action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ActionStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+
+
+FINAL_STATUSES = frozenset({ActionStatus.REJECTED, ActionStatus.EXECUTED, ActionStatus.EXPIRED})
+
+
+class Mode(StrEnum):
+    DRY_RUN = "dry_run"
+    SUPERVISED = "supervised"
+    AUTONOMOUS = "autonomous"
+
+
+class ActionType(StrEnum):
+    ALERT = "alert"
+    TAG_TRACE = "tag_trace"
+    CREATE_INCIDENT = "create_incident"
+    THROTTLE = "throttle"
+    SWITCH_MODEL = "switch_model"
+    DISABLE_FLAG = "disable_flag"
+    KILL_RUN = "kill_run"
+    ROLLBACK_DEPLOY = "rollback_deploy"
+    SCALE_DOWN = "scale_down"
+
+
+ACTION_TYPES_BY_TIER: dict[int, tuple[ActionType, ...]] = {
+    1: (ActionType.ALERT, ActionType.TAG_TRACE, ActionType.CREATE_INCIDENT),
+    2: (ActionType.THROTTLE, ActionType.SWITCH_MODEL, ActionType.DISABLE_FLAG),
+    3: (ActionType.KILL_RUN, ActionType.ROLLBACK_DEPLOY, ActionType.SCALE_DOWN),
+}
+
+TIER_BY_ACTION_TYPE: dict[ActionType, int] = {
+    action_type: tier for tier, types in ACTION_TYPES_BY_TIER.items() for action_type in types
+}
+
+
+def tier_of(action_type: str) -> int:
+    """The tier of an action type; raises KeyError for an unknown type."""
+    return TIER_BY_ACTION_TYPE[ActionType(action_type)]
+
+
+class Transition(StrEnum):
+    """What a caller may ask of an action; the value is also the route's last path segment."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    MARK_EXECUTED = "mark-executed"
+
+
+class EventType(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+
+
+class Scope(StrEnum):
+    READ = "actions:read"
+    PROPOSE = "actions:propose"
+    DECIDE = "actions:decide"
+    EXECUTE = "actions:execute"
+
+
+@dataclass(frozen=True)
+class TransitionRule:
+    transition: Transition
+    source: ActionStatus
+    target: ActionStatus
+    event: EventType
+    refused_modes: frozenset[Mode] = frozenset()
+
+
+_NONE: frozenset[Mode] = frozenset()
+_NOT_DRY_RUN = frozenset({Mode.DRY_RUN})
+
+# The whole state machine a caller can drive. Expiry (proposed → expired once the TTL
+# has passed) and tier-1 autonomous execution on creation are the system's own moves.
+#
+#   transition                source                   target                   event                 refused in
+TRANSITIONS: tuple[TransitionRule, ...] = (
+    TransitionRule(Transition.APPROVE,       ActionStatus.PROPOSED, ActionStatus.APPROVED, EventType.APPROVED, _NOT_DRY_RUN),  # noqa: E241,E501
+    TransitionRule(Transition.REJECT,        ActionStatus.PROPOSED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
+    TransitionRule(Transition.REJECT,        ActionStatus.APPROVED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
+    TransitionRule(Transition.MARK_EXECUTED, ActionStatus.APPROVED, ActionStatus.EXECUTED, EventType.EXECUTED, _NOT_DRY_RUN),  # noqa: E241,E501
+)
+
+_RULES = {(rule.transition, rule.source): rule for rule in TRANSITIONS}
+
+SCOPE_FOR_TRANSITION: dict[Transition, Scope] = {
+    Transition.APPROVE: Scope.DECIDE,
+    Transition.REJECT: Scope.DECIDE,
+    Transition.MARK_EXECUTED: Scope.EXECUTE,
+}
+
+
+def rule_for(transition: Transition, status: ActionStatus) -> TransitionRule | None:
+    """The table row for this transition from this status, or None when there is none."""
+    return _RULES.get((transition, status))
+
+
+CONFIRMATION_LENGTH = 8
+
+
+def expected_confirmation(target_ref: str) -> str:
+    """What a tier 3 approver types: the first 8 characters of the target ref, or all of it."""
+    return target_ref[:CONFIRMATION_LENGTH]

@@ -1,0 +1,21 @@
+"""The database tables, one module per entity."""
+
+from audittrail.models.action import DeploymentAction
+from audittrail.models.api_key import ApiKey
+from audittrail.models.audit_event import AuditEvent
+from audittrail.models.idempotency import IdempotencyRecord
+from audittrail.models.revoked_token import RevokedToken
+from audittrail.models.user import User
+from audittrail.models.workspace import GENESIS_HASH
+from audittrail.models.workspace import Workspace
+
+__all__ = [
+    "GENESIS_HASH",
+    "ApiKey",
+    "AuditEvent",
+    "DeploymentAction",
+    "IdempotencyRecord",
+    "RevokedToken",
+    "User",
+    "Workspace",
+]

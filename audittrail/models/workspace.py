@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from audittrail.extensions import db
+from audittrail.models.types import UTCDateTime
+from audittrail.models.types import new_id
+
+GENESIS_HASH = "0" * 64
+
+
+class Workspace(db.Model):
+    """The tenant. Also holds the head of its audit chain, so appends serialize on this row."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("ws"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    audit_head_hash: Mapped[str] = mapped_column(
+        String(64), default=GENESIS_HASH, server_default=GENESIS_HASH
+    )

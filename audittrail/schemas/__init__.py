@@ -1,0 +1,231 @@
+"""Marshmallow schemas: <Thing>Schema dumps, <Thing>…Schema with a verb loads. Unknown fields are refused."""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import RAISE
+from marshmallow import Schema
+from marshmallow import fields
+from marshmallow import validate
+
+from audittrail.domain import ActionStatus
+from audittrail.domain import ActionType
+from audittrail.domain import Mode
+from audittrail.domain import Scope
+from audittrail.domain import Transition
+from audittrail.schemas.custom_fields import JsonObject
+from audittrail.schemas.custom_fields import StrictInteger
+from audittrail.schemas.custom_fields import Text
+from audittrail.schemas.custom_fields import UTCDateTime
+from audittrail.schemas.custom_fields import printable
+
+ACTION_TYPES = [t.value for t in ActionType]
+MODES = [m.value for m in Mode]
+STATUSES = [s.value for s in ActionStatus]
+SCOPES = [s.value for s in Scope]
+TRANSITIONS = [t.value for t in Transition]
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+class ActionProposeSchema(StrictSchema):
+    action_type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
+    target_ref = fields.String(required=True, validate=[validate.Length(1, 200), printable])
+    reason = Text(required=True, validate=validate.Length(1, 2000))
+    mode = fields.String(load_default=Mode.SUPERVISED.value, validate=validate.OneOf(MODES))
+    payload = JsonObject(load_default=dict)
+    ttl_seconds = StrictInteger(
+        validate=validate.Range(1, 604800),
+        metadata={"description": "Approval window; from AUDITTRAIL_TTL_MIN_SECONDS (60) to 604800, default 3600."},
+    )
+    tier = StrictInteger(
+        validate=validate.OneOf([1, 2, 3]), metadata={"description": "If given, must equal the derived tier."}
+    )
+
+
+class ActionApproveSchema(StrictSchema):
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    confirmation = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+class ActionRejectSchema(StrictSchema):
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class ActionMarkExecutedSchema(StrictSchema):
+    outcome = JsonObject(allow_none=True)
+
+
+class ActionListQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf([*STATUSES, "", "all"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(1, 500))
+
+
+class SummaryQuerySchema(StrictSchema):
+    tz = fields.String(load_default="UTC", validate=validate.Length(1, 64))
+
+
+class LoginSchema(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(1, 320))
+    password = fields.String(required=True, validate=validate.Length(1, 1000))
+
+
+class ApiKeyCreateSchema(StrictSchema):
+    name = Text(required=True, validate=validate.Length(1, 200))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)), validate=validate.Length(min=1), load_default=None
+    )
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+class UserRefSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class ActionSchema(Schema):
+    id = fields.String(required=True)
+    tier = fields.Integer(required=True)
+    action_type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
+    target_ref = fields.String(required=True)
+    reason = fields.String(required=True)
+    mode = fields.String(required=True, validate=validate.OneOf(MODES))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    payload = fields.Dict(required=True)
+    outcome = fields.Dict(required=True, allow_none=True)
+    approver_note = fields.String(required=True, allow_none=True)
+    rejection_note = fields.String(required=True, allow_none=True)
+    ttl_seconds = fields.Integer(required=True)
+    proposed_at = UTCDateTime(required=True)
+    expires_at = UTCDateTime(required=True)
+    approved_at = UTCDateTime(required=True, allow_none=True)
+    rejected_at = UTCDateTime(required=True, allow_none=True)
+    executed_at = UTCDateTime(required=True, allow_none=True)
+    expired_at = UTCDateTime(required=True, allow_none=True)
+    proposed_by = fields.Nested(UserRefSchema, required=True)
+    approved_by = fields.Nested(UserRefSchema, required=True, allow_none=True)
+    rejected_by = fields.Nested(UserRefSchema, required=True, allow_none=True)
+    executed_by = fields.Nested(UserRefSchema, required=True, allow_none=True)
+    requires_confirmation = fields.Boolean(required=True)
+    requires_second_approver = fields.Boolean(required=True)
+    allowed_transitions = fields.List(fields.String(validate=validate.OneOf(TRANSITIONS)), required=True)
+
+
+class EventActorSchema(Schema):
+    id = fields.String(required=True, allow_none=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["user", "api_key", "system"]))
+    api_key_id = fields.String(required=True, allow_none=True)
+
+
+class EventSchema(Schema):
+    seq = fields.Integer(required=True)
+    type = fields.String(required=True, validate=validate.OneOf([s.value for s in ActionStatus]))
+    actor = fields.Method("dump_actor", required=True, metadata={"type": "object"})
+    at = UTCDateTime(required=True)
+    request_id = fields.String(required=True, allow_none=True)
+    data = fields.Method("dump_data", required=True, metadata={"type": "object"})
+
+    def dump_actor(self, event):
+        return EventActorSchema().dump(
+            {
+                "id": event.actor_user_id,
+                "name": event.actor_name,
+                "kind": event.actor_kind,
+                "api_key_id": event.actor_api_key_id,
+            }
+        )
+
+    def dump_data(self, event):
+        return json.loads(event.data)
+
+
+class ActionDetailSchema(ActionSchema):
+    events = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class ActionListSchema(Schema):
+    items = fields.List(fields.Nested(ActionSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class StatusCountsSchema(Schema):
+    proposed = fields.Integer(required=True)
+    approved = fields.Integer(required=True)
+    executed = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
+    all = fields.Integer(required=True)
+
+
+class SummarySchema(Schema):
+    proposed = fields.Integer(required=True)
+    pending_approval = fields.Integer(required=True)
+    executed_today = fields.Integer(required=True)
+    rejected_today = fields.Integer(required=True)
+    by_status = fields.Nested(StatusCountsSchema, required=True)
+    tz = fields.String(required=True)
+    as_of = UTCDateTime(required=True)
+
+
+class ApiKeySchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True)
+    created_at = UTCDateTime(required=True)
+    last_used_at = UTCDateTime(required=True, allow_none=True)
+    revoked_at = UTCDateTime(required=True, allow_none=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = fields.String(required=True, metadata={"description": "The secret, shown this once."})
+
+
+class ApiKeyListSchema(Schema):
+    items = fields.List(fields.Nested(ApiKeySchema), required=True)
+
+
+class UserSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True)
+
+
+class WorkspaceSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class MeSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    workspace = fields.Nested(WorkspaceSchema, required=True)
+
+
+class TokenSchema(MeSchema):
+    access_token = fields.String(required=True)
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(required=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(required=True)

@@ -1,0 +1,57 @@
+"""Custom marshmallow fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+
+from marshmallow import ValidationError
+from marshmallow import fields
+
+MAX_JSON_BYTES = 16 * 1024
+
+
+class UTCDateTime(fields.Field):
+    """RFC 3339 UTC with `Z`, e.g. 2026-11-30T01:00:00Z (dump only)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses booleans, floats and numeric strings in a JSON body."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonObject(fields.Dict):
+    """A JSON object whose compact encoding is at most 16 KiB."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if len(json.dumps(result, separators=(",", ":")).encode()) > MAX_JSON_BYTES:
+            raise ValidationError("Must be at most 16 KiB once serialized.")
+        return result
+
+
+class Text(fields.String):
+    """A string that must hold something other than white space."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if not result.strip():
+            raise ValidationError("Must not be blank.")
+        return result
+
+
+def printable(value: str) -> None:
+    if not value.isprintable():
+        raise ValidationError("Must contain printable characters only.")

@@ -1,0 +1,178 @@
+"""The hash-chained audit trail (§8): appending events and verifying the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy import update
+
+from audittrail.extensions import db
+from audittrail.models import GENESIS_HASH
+from audittrail.models import AuditEvent
+from audittrail.models import Workspace
+from audittrail.services.actors import Actor
+
+
+def canonical_json(value) -> str:
+    """The one JSON encoding used for event data and hashing: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _timestamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    *,
+    prev_hash: str,
+    workspace_id: str,
+    seq: int,
+    action_id: str,
+    type: str,
+    actor_kind: str,
+    actor_user_id: str | None,
+    actor_api_key_id: str | None,
+    actor_name: str,
+    at: datetime,
+    request_id: str | None,
+    data: str,
+) -> str:
+    """SHA-256 over the previous hash and a canonical encoding of the event's fields."""
+    body = canonical_json(
+        {
+            "workspace_id": workspace_id,
+            "seq": seq,
+            "action_id": action_id,
+            "type": type,
+            "actor_kind": actor_kind,
+            "actor_user_id": actor_user_id,
+            "actor_api_key_id": actor_api_key_id,
+            "actor_name": actor_name,
+            "at": _timestamp(at),
+            "request_id": request_id,
+            "data": data,
+        }
+    )
+    return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
+
+
+def append_event(
+    *, workspace_id: str, action_id: str, type: str, actor: Actor, at: datetime, data: dict
+) -> AuditEvent:
+    """Append one event to the workspace chain inside the caller's transaction (no commit).
+
+    The workspace row is the chain head: bumping its sequence with UPDATE … RETURNING
+    serializes appends per workspace on PostgreSQL (row lock) and on SQLite (write lock).
+    Call it after the transaction's first write so the lock order is action, then workspace.
+    """
+    row = db.session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(audit_seq=Workspace.audit_seq + 1)
+        .returning(Workspace.audit_seq, Workspace.audit_head_hash)
+        .execution_options(synchronize_session=False)
+    ).one()
+    seq, prev_hash = row
+    encoded = canonical_json(data)
+    fields = dict(
+        workspace_id=workspace_id,
+        seq=seq,
+        action_id=action_id,
+        type=type,
+        actor_kind=actor.kind,
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
+        actor_name=actor.name,
+        at=at,
+        request_id=actor.request_id,
+        data=encoded,
+    )
+    digest = event_hash(prev_hash=prev_hash, **fields)
+    db.session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(audit_head_hash=digest)
+        .execution_options(synchronize_session=False)
+    )
+    event = AuditEvent(prev_hash=prev_hash, hash=digest, **fields)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    workspace_id: str
+    seq: int | None
+    event_id: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"workspace {self.workspace_id}"
+        if self.seq is not None:
+            where += f", event seq {self.seq} (id {self.event_id})"
+        return f"{where}: {self.reason}"
+
+
+def verify_chain(workspace_id: str | None = None) -> ChainProblem | None:
+    """Recompute every chain (or one); return the first broken event, or None when sound."""
+    query = select(Workspace).order_by(Workspace.created_at, Workspace.id)
+    if workspace_id is not None:
+        query = query.where(Workspace.id == workspace_id)
+    for workspace in db.session.scalars(query):
+        problem = _verify_workspace(workspace)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.workspace_id == workspace.id)
+        .order_by(AuditEvent.seq, AuditEvent.id)
+        .execution_options(yield_per=1000)
+    )
+    for event in events:
+        problem = None
+        if event.seq != expected_seq:
+            problem = f"sequence gap: expected seq {expected_seq}, found {event.seq}"
+        elif event.prev_hash != prev_hash:
+            problem = "prev_hash does not match the previous event's hash (reordered or removed)"
+        else:
+            recomputed = event_hash(
+                prev_hash=event.prev_hash,
+                workspace_id=event.workspace_id,
+                seq=event.seq,
+                action_id=event.action_id,
+                type=event.type,
+                actor_kind=event.actor_kind,
+                actor_user_id=event.actor_user_id,
+                actor_api_key_id=event.actor_api_key_id,
+                actor_name=event.actor_name,
+                at=event.at,
+                request_id=event.request_id,
+                data=event.data,
+            )
+            if recomputed != event.hash:
+                problem = "hash does not match the event's content (edited)"
+        if problem is not None:
+            return ChainProblem(workspace.id, event.seq, event.id, problem)
+        prev_hash = event.hash
+        expected_seq += 1
+    last_seq = expected_seq - 1
+    if workspace.audit_seq != last_seq or workspace.audit_head_hash != prev_hash:
+        return ChainProblem(
+            workspace.id,
+            last_seq + 1,
+            None,
+            f"chain head says seq {workspace.audit_seq} but the events end at seq {last_seq} "
+            "(events removed from the end)",
+        )
+    return None

@@ -1,0 +1,85 @@
+"""Typed service errors, each carrying the contract's error code (§6 Errors).
+
+The mapping from code to HTTP status lives in audittrail.errors, not here.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class: `code` is the contract's error code, `details` names fields where useful."""
+
+    code = "internal_error"
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, details: dict | None = None):
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(ServiceError):
+    code = "validation_error"
+    default_message = "The request has invalid fields."
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    default_message = "Missing, invalid, expired or revoked credentials."
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    default_message = "These credentials may not do this."
+
+
+class CsrfFailed(ServiceError):
+    code = "csrf_failed"
+    default_message = "Cookie-authenticated requests that change state need the X-CSRF-TOKEN header."
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    default_message = "Not found."
+
+
+class ActionNotFound(NotFound):
+    default_message = "No deployment action with this id in your workspace."
+
+
+class ApiKeyNotFound(NotFound):
+    default_message = "No API key with this id in your workspace."
+
+
+class InvalidTransition(ServiceError):
+    code = "invalid_transition"
+    default_message = "This action cannot make that transition from its current status or mode."
+
+
+class ActionExpired(ServiceError):
+    code = "expired"
+    default_message = "The approval window of this action has passed; it is now expired."
+
+
+class SecondApproverRequired(ServiceError):
+    code = "second_approver_required"
+    default_message = "A tier 3 action must be approved by someone other than its proposer."
+
+
+class ConfirmationMismatch(ServiceError):
+    code = "confirmation_mismatch"
+    default_message = "Type the first 8 characters of the target ref exactly to approve a tier 3 action."
+
+
+class OperatorReasonRequired(ServiceError):
+    code = "operator_reason_required"
+    default_message = "A tier 3 approval needs a reason in `note`."
+
+
+class IdempotencyKeyReused(ServiceError):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class DemoLoginDisabled(NotFound):
+    default_message = "Demo login is turned off on this instance."

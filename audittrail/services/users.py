@@ -1,0 +1,72 @@
+"""Workspaces, users, password login and demo workspaces."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from audittrail.extensions import db
+from audittrail.models import RevokedToken
+from audittrail.models import User
+from audittrail.models import Workspace
+from audittrail.services.errors import Unauthorized
+from audittrail.services.errors import ValidationFailed
+
+# Checked against when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+def create_workspace(name: str, now: datetime) -> Workspace:
+    """A new tenant (flushed, not committed)."""
+    workspace = Workspace(name=name, created_at=now)
+    db.session.add(workspace)
+    db.session.flush()
+    return workspace
+
+
+def create_user(
+    workspace: Workspace, email: str, name: str, now: datetime, password: str | None = None
+) -> User:
+    """A member of `workspace` (flushed, not committed); raises ValidationFailed on a taken email."""
+    email = email.strip().lower()
+    if db.session.scalar(select(func.count()).where(User.email == email)):
+        raise ValidationFailed("This email is taken.", {"email": ["Already registered."]})
+    user = User(
+        workspace_id=workspace.id,
+        email=email,
+        name=name,
+        password_hash=generate_password_hash(password) if password else None,
+        created_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate_password(email: str, password: str) -> User:
+    """The user with this email and password; raises Unauthorized otherwise."""
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    if not check_password_hash(stored, password) or user is None or not user.password_hash:
+        raise Unauthorized("Wrong email or password.")
+    return user
+
+
+def get_user(user_id: str) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def revoke_token(jti: str, expires_at: datetime) -> None:
+    """Put a JWT on the blocklist until it would have expired anyway."""
+    if db.session.get(RevokedToken, jti) is None:
+        db.session.add(RevokedToken(jti=jti, expires_at=expires_at))
+        db.session.commit()
+
+
+def is_token_revoked(jti: str) -> bool:
+    return db.session.get(RevokedToken, jti) is not None

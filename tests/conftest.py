@@ -1,0 +1,128 @@
+"""Fixtures: an app per test on a fresh database (SQLite always, PostgreSQL when TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine
+from sqlalchemy import text
+
+from audittrail import create_app
+from audittrail.extensions import db
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+TABLES = [
+    "audit_events",
+    "idempotency_records",
+    "revoked_tokens",
+    "api_keys",
+    "deployment_actions",
+    "users",
+    "workspaces",
+]
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+    "JWT_SECRET_KEY": "test-jwt-secret-key-0123456789abcdef0123456789",
+    "AUDITTRAIL_TRANSITION_RATE_LIMIT": "100000/minute",
+    "AUDITTRAIL_LOGIN_RATE_LIMIT": "100000/minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "DEMO_LOGIN_ENABLED": True,
+}
+
+
+class FakeClock:
+    """A clock the tests move by hand: no sleeping for TTLs."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+
+def _migrate(url: str) -> None:
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _migrate(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    _migrate(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+def reset_postgres(url: str) -> None:
+    """Empty every table; the append-only triggers are bypassed for this session only."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("SET session_replication_role = replica"))
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_migrated")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app_config(database_url, clock) -> dict:
+    return {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "AUDITTRAIL_CLOCK": clock}
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
