@@ -83,16 +83,23 @@ def _resolve() -> Principal:
     return Principal(user_actor(user, g.get("request_id")), user)
 
 
+# Cached in the WSGI environ, which lives exactly as long as one request. Not on `g`: `g` belongs
+# to the app context, and Flask reuses an already pushed app context (tests, scripts) for every
+# request made inside it, so a cache on `g` would hand one request the previous request's caller.
+_PRINCIPAL_KEY = "audittrail.principal"
+
+
 def current_principal() -> Principal:
     """Authenticate once per request; raises Unauthorized or CsrfFailed."""
-    if "principal" not in g:
+    if _PRINCIPAL_KEY not in request.environ:
         try:
-            g.principal = _resolve()
+            request.environ[_PRINCIPAL_KEY] = _resolve()
         except ServiceError as error:
-            g.principal = error
-    if isinstance(g.principal, ServiceError):
-        raise g.principal
-    return g.principal
+            request.environ[_PRINCIPAL_KEY] = error
+    principal = request.environ[_PRINCIPAL_KEY]
+    if isinstance(principal, ServiceError):
+        raise principal
+    return principal
 
 
 def require_auth(scope: str | None = None, jwt_only: bool = False):
