@@ -25,9 +25,10 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` on top (tests)."""
     app = Flask(__name__, instance_relative_config=True, static_folder="../static", template_folder="../templates")
     app.config.update(load_config(app.instance_path))
-    app.config.update(_fixed_settings(app.config))
     if config:
         app.config.update(config)
+    for key, value in _fixed_settings(app.config).items():
+        app.config.setdefault(key, value)
 
     app.json.sort_keys = False
     db.init_app(app)

@@ -30,10 +30,15 @@ class Team:
         return user_actor(self.bob)
 
 
-def make_team(now, name: str = "Ops", domain: str = "example.test") -> Team:
+def make_team(now, name: str = "Ops", domain: str = "example.test", passwords: bool = False) -> Team:
+    """Passwords are off by default: hashing one costs ~0.1 s, and most tests never log in."""
     workspace = users.create_workspace(name, now)
-    alice = users.create_user(workspace, f"alice@{name.lower()}.{domain}", "Alice", now, password="alice-password")
-    bob = users.create_user(workspace, f"bob@{name.lower()}.{domain}", "Bob", now, password="bob-password")
+    alice = users.create_user(
+        workspace, f"alice@{name.lower()}.{domain}", "Alice", now, password="alice-password" if passwords else None
+    )
+    bob = users.create_user(
+        workspace, f"bob@{name.lower()}.{domain}", "Bob", now, password="bob-password" if passwords else None
+    )
     db.session.commit()
     return Team(workspace, alice, bob)
 
@@ -46,8 +51,16 @@ def key_actor(user, now, scopes=None) -> tuple[Actor, str]:
 TYPE_BY_TIER = {1: "alert", 2: "throttle", 3: "kill_run"}
 
 
-def propose(actor, now, tier: int = 2, mode: str = "supervised", ttl: int = 3600, target_ref: str = "run_8f3a2c91d4e7",
-            action_type: str | None = None, **extra):
+def propose(
+    actor,
+    now,
+    tier: int = 2,
+    mode: str = "supervised",
+    ttl: int = 3600,
+    target_ref: str = "run_8f3a2c91d4e7",
+    action_type: str | None = None,
+    **extra,
+):
     result = actions.propose_action(
         actor,
         actions.Proposal(

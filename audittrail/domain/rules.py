@@ -91,10 +91,12 @@ _NOT_DRY_RUN = frozenset({Mode.DRY_RUN})
 #
 #   transition                source                   target                   event                 refused in
 TRANSITIONS: tuple[TransitionRule, ...] = (
-    TransitionRule(Transition.APPROVE,       ActionStatus.PROPOSED, ActionStatus.APPROVED, EventType.APPROVED, _NOT_DRY_RUN),  # noqa: E241,E501
-    TransitionRule(Transition.REJECT,        ActionStatus.PROPOSED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
-    TransitionRule(Transition.REJECT,        ActionStatus.APPROVED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
-    TransitionRule(Transition.MARK_EXECUTED, ActionStatus.APPROVED, ActionStatus.EXECUTED, EventType.EXECUTED, _NOT_DRY_RUN),  # noqa: E241,E501
+    TransitionRule(Transition.APPROVE, ActionStatus.PROPOSED, ActionStatus.APPROVED, EventType.APPROVED, _NOT_DRY_RUN),  # noqa: E241,E501
+    TransitionRule(Transition.REJECT, ActionStatus.PROPOSED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
+    TransitionRule(Transition.REJECT, ActionStatus.APPROVED, ActionStatus.REJECTED, EventType.REJECTED, _NONE),  # noqa: E241,E501
+    TransitionRule(
+        Transition.MARK_EXECUTED, ActionStatus.APPROVED, ActionStatus.EXECUTED, EventType.EXECUTED, _NOT_DRY_RUN
+    ),  # noqa: E241,E501
 )
 
 _RULES = {(rule.transition, rule.source): rule for rule in TRANSITIONS}

@@ -23,6 +23,4 @@ class Workspace(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    audit_head_hash: Mapped[str] = mapped_column(
-        String(64), default=GENESIS_HASH, server_default=GENESIS_HASH
-    )
+    audit_head_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH, server_default=GENESIS_HASH)

@@ -146,9 +146,7 @@ def view(action: DeploymentAction, actor: Actor, now: datetime, with_events: boo
     events = None
     if with_events:
         events = list(
-            db.session.scalars(
-                select(AuditEvent).where(AuditEvent.action_id == action.id).order_by(AuditEvent.seq)
-            )
+            db.session.scalars(select(AuditEvent).where(AuditEvent.action_id == action.id).order_by(AuditEvent.seq))
         )
     return ActionView(action, allowed_transitions(action, actor, now), events)
 
@@ -187,9 +185,7 @@ def propose_action(
         errors["tier"] = [f"`{proposal.action_type}` is tier {tier}; leave `tier` out or send {tier}."]
     ttl = policy.default_ttl_seconds if proposal.ttl_seconds is None else proposal.ttl_seconds
     if not policy.ttl_min_seconds <= ttl <= policy.ttl_max_seconds:
-        errors["ttl_seconds"] = [
-            f"Must be between {policy.ttl_min_seconds} and {policy.ttl_max_seconds} seconds."
-        ]
+        errors["ttl_seconds"] = [f"Must be between {policy.ttl_min_seconds} and {policy.ttl_max_seconds} seconds."]
     if errors:
         raise ValidationFailed("The proposal has invalid fields.", errors)
 
@@ -417,6 +413,7 @@ def approve_action(
     Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired,
     SecondApproverRequired, ConfirmationMismatch, OperatorReasonRequired.
     """
+
     def tier3_checks(action: DeploymentAction) -> None:
         if action.tier != 3:
             return
@@ -453,9 +450,7 @@ def reject_action(actor: Actor, action_id: str, now: datetime, note: str | None 
     )
 
 
-def mark_executed(
-    actor: Actor, action_id: str, now: datetime, outcome: dict | None = None
-) -> DeploymentAction:
+def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | None = None) -> DeploymentAction:
     """Record the external runner's execution of an approved action.
 
     Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired.

@@ -65,9 +65,7 @@ def list_api_keys(user: User) -> list[ApiKey]:
     """The keys of the user's workspace owned by this user, newest first."""
     return list(
         db.session.scalars(
-            select(ApiKey)
-            .where(ApiKey.user_id == user.id)
-            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
         )
     )
 

@@ -60,9 +60,7 @@ def event_hash(
     return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
 
 
-def append_event(
-    *, workspace_id: str, action_id: str, type: str, actor: Actor, at: datetime, data: dict
-) -> AuditEvent:
+def append_event(*, workspace_id: str, action_id: str, type: str, actor: Actor, at: datetime, data: dict) -> AuditEvent:
     """Append one event to the workspace chain inside the caller's transaction (no commit).
 
     The workspace row is the chain head: bumping its sequence with UPDATE … RETURNING

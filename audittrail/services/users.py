@@ -29,9 +29,7 @@ def create_workspace(name: str, now: datetime) -> Workspace:
     return workspace
 
 
-def create_user(
-    workspace: Workspace, email: str, name: str, now: datetime, password: str | None = None
-) -> User:
+def create_user(workspace: Workspace, email: str, name: str, now: datetime, password: str | None = None) -> User:
     """A member of `workspace` (flushed, not committed); raises ValidationFailed on a taken email."""
     email = email.strip().lower()
     if db.session.scalar(select(func.count()).where(User.email == email)):

@@ -1,0 +1,140 @@
+"""Races on one row have exactly one winner; losers get invalid_transition and leave no trace (§4)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from audittrail.extensions import db
+from audittrail.models import AuditEvent
+from audittrail.models import DeploymentAction
+from audittrail.services import actions
+from audittrail.services import audit
+from audittrail.services.errors import ServiceError
+from tests.factories import make_team
+from tests.factories import propose
+
+THREADS = 12
+
+
+def race(app, calls):
+    """Run each call in its own thread and app context, released together; return results or error codes."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(index, call):
+        with app.app_context():
+            barrier.wait()
+            try:
+                results[index] = call().status
+            except ServiceError as error:
+                results[index] = error.code
+            except Exception as error:  # noqa: BLE001 — surfaced in the assertion below
+                results[index] = f"crash: {error!r}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def event_types(action_id):
+    db.session.expire_all()
+    return sorted(db.session.scalars(select(AuditEvent.type).where(AuditEvent.action_id == action_id)))
+
+
+@pytest.mark.parametrize("tier", [2, 3])
+def test_concurrent_approvals_have_one_winner(app, clock, tier):
+    team = make_team(clock())
+    action = propose(team.alice_actor, clock(), tier=tier)
+    approver, now, action_id = team.bob_actor, clock(), action.id
+    db.session.remove()
+
+    results = race(
+        app,
+        [
+            lambda: actions.approve_action(approver, action_id, now, note="go", confirmation="run_8f3a")
+            for _ in range(THREADS)
+        ],
+    )
+
+    assert sorted(results) == ["approved"] + ["invalid_transition"] * (THREADS - 1), results
+    assert event_types(action_id) == ["approved", "proposed"]
+    assert audit.verify_chain() is None
+
+
+def test_concurrent_approve_and_reject_have_one_winner(app, clock):
+    team = make_team(clock())
+    action = propose(team.alice_actor, clock(), tier=2)
+    bob, alice, now, action_id = team.bob_actor, team.alice_actor, clock(), action.id
+    db.session.remove()
+    calls = []
+    for index in range(THREADS):
+        if index % 2:
+            calls.append(lambda: actions.approve_action(bob, action_id, now))
+        else:
+            calls.append(lambda: actions.reject_action(alice, action_id, now, note="no"))
+
+    results = race(app, calls)
+
+    winners = [r for r in results if r in ("approved", "rejected")]
+    # Reject may also win after an approval (approved → rejected is an edge), but each winner
+    # must leave exactly one event and every other call a clean 409.
+    assert all(r in ("approved", "rejected", "invalid_transition") for r in results), results
+    final = db.session.get(DeploymentAction, action_id).status
+    types = event_types(action_id)
+    assert len(types) == 1 + len(winners)
+    if winners == ["approved", "rejected"] or winners == ["rejected", "approved"]:
+        assert final == "rejected"
+    else:
+        assert len(winners) == 1 and final == winners[0]
+    assert audit.verify_chain() is None
+
+
+def test_concurrent_transitions_on_different_rows_all_succeed_and_chain_stays_sound(app, clock):
+    team = make_team(clock())
+    ids = [propose(team.alice_actor, clock(), tier=2).id for _ in range(THREADS)]
+    bob, now = team.bob_actor, clock()
+    db.session.remove()
+
+    results = race(
+        app, [(lambda action_id=action_id: actions.approve_action(bob, action_id, now)) for action_id in ids]
+    )
+
+    assert results == ["approved"] * THREADS
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    assert total == 2 * THREADS
+    assert audit.verify_chain() is None
+
+
+def test_concurrent_sweeps_expire_each_row_once(app, clock):
+    team = make_team(clock())
+    ids = [propose(team.alice_actor, clock(), ttl=60).id for _ in range(5)]
+    now = clock.advance(minutes=2)
+    db.session.remove()
+    counts = [0] * 4
+    barrier = threading.Barrier(4)
+
+    def sweep(index):
+        with app.app_context():
+            barrier.wait()
+            counts[index] = actions.expire_due(now)
+            db.session.remove()
+
+    threads = [threading.Thread(target=sweep, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sum(counts) == 5
+    for action_id in ids:
+        assert event_types(action_id) == ["expired", "proposed"]
+    assert audit.verify_chain() is None
