@@ -131,39 +131,20 @@ def verify_chain(workspace_id: str | None = None) -> ChainProblem | None:
 def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
     expected_seq = 1
     prev_hash = GENESIS_HASH
-    events = db.session.scalars(
+    query = (
         select(AuditEvent)
         .where(AuditEvent.workspace_id == workspace.id)
         .order_by(AuditEvent.seq, AuditEvent.id)
         .execution_options(yield_per=1000)
     )
-    for event in events:
-        problem = None
-        if event.seq != expected_seq:
-            problem = f"sequence gap: expected seq {expected_seq}, found {event.seq}"
-        elif event.prev_hash != prev_hash:
-            problem = "prev_hash does not match the previous event's hash (reordered or removed)"
-        else:
-            recomputed = event_hash(
-                prev_hash=event.prev_hash,
-                workspace_id=event.workspace_id,
-                seq=event.seq,
-                action_id=event.action_id,
-                type=event.type,
-                actor_kind=event.actor_kind,
-                actor_user_id=event.actor_user_id,
-                actor_api_key_id=event.actor_api_key_id,
-                actor_name=event.actor_name,
-                at=event.at,
-                request_id=event.request_id,
-                data=event.data,
-            )
-            if recomputed != event.hash:
-                problem = "hash does not match the event's content (edited)"
-        if problem is not None:
-            return ChainProblem(workspace.id, event.seq, event.id, problem)
-        prev_hash = event.hash
-        expected_seq += 1
+    # Closed explicitly: returning early must not leave a server-side cursor open.
+    with db.session.scalars(query) as events:
+        for event in events:
+            problem = _check_event(event, expected_seq, prev_hash)
+            if problem is not None:
+                return ChainProblem(workspace.id, event.seq, event.id, problem)
+            prev_hash = event.hash
+            expected_seq += 1
     last_seq = expected_seq - 1
     if workspace.audit_seq != last_seq or workspace.audit_head_hash != prev_hash:
         return ChainProblem(
@@ -173,4 +154,28 @@ def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
             f"chain head says seq {workspace.audit_seq} but the events end at seq {last_seq} "
             "(events removed from the end)",
         )
+    return None
+
+
+def _check_event(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | None:
+    if event.seq != expected_seq:
+        return f"sequence gap: expected seq {expected_seq}, found {event.seq}"
+    if event.prev_hash != prev_hash:
+        return "prev_hash does not match the previous event's hash (reordered or removed)"
+    recomputed = event_hash(
+        prev_hash=event.prev_hash,
+        workspace_id=event.workspace_id,
+        seq=event.seq,
+        action_id=event.action_id,
+        type=event.type,
+        actor_kind=event.actor_kind,
+        actor_user_id=event.actor_user_id,
+        actor_api_key_id=event.actor_api_key_id,
+        actor_name=event.actor_name,
+        at=event.at,
+        request_id=event.request_id,
+        data=event.data,
+    )
+    if recomputed != event.hash:
+        return "hash does not match the event's content (edited)"
     return None
