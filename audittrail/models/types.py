@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC
 
@@ -31,3 +32,11 @@ class UTCDateTime(TypeDecorator):
 def new_id(prefix: str) -> str:
     """A random, URL-safe identifier with a readable prefix (e.g. act_3f9c…)."""
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+_ID = re.compile(r"^[a-z]{2,4}_[0-9a-f]{24}$")
+
+
+def is_valid_id(value: object, prefix: str) -> bool:
+    """Whether `value` could be an id made by new_id(prefix); anything else is never looked up."""
+    return isinstance(value, str) and value.startswith(prefix + "_") and _ID.match(value) is not None

@@ -41,6 +41,7 @@ from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
 from audittrail.models import IdempotencyRecord
+from audittrail.models.types import is_valid_id
 from audittrail.services.actors import Actor
 from audittrail.services.actors import system_actor
 from audittrail.services.audit import append_event
@@ -180,6 +181,10 @@ def propose_action(
             return replay
 
     errors: dict[str, list[str]] = {}
+    if proposal.action_type not in ActionType.__members__.values():
+        raise ValidationFailed("Unknown action type.", {"action_type": ["Must be one of the nine action types."]})
+    if (proposal.mode or Mode.SUPERVISED) not in Mode.__members__.values():
+        raise ValidationFailed("Unknown mode.", {"mode": ["Must be dry_run, supervised or autonomous."]})
     tier = tier_of(proposal.action_type)
     if proposal.tier is not None and proposal.tier != tier:
         errors["tier"] = [f"`{proposal.action_type}` is tier {tier}; leave `tier` out or send {tier}."]
@@ -290,6 +295,8 @@ def get_action(actor: Actor, action_id: str, now: datetime) -> DeploymentAction:
 
 
 def _load(actor: Actor, action_id: str) -> DeploymentAction:
+    if not is_valid_id(action_id, "act"):
+        raise ActionNotFound()
     action = db.session.scalars(
         select(DeploymentAction)
         .where(DeploymentAction.id == action_id, DeploymentAction.workspace_id == actor.workspace_id)
@@ -311,7 +318,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         proposed_at_text, action_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         proposed_at = datetime.strptime(proposed_at_text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
-        if not isinstance(action_id, str) or not action_id:
+        if not is_valid_id(action_id, "act"):
             raise ValueError("bad id")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("The cursor is not one this API gave out.", {"cursor": ["Invalid cursor."]}) from None

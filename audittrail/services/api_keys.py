@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 from datetime import timedelta
@@ -15,6 +16,7 @@ from audittrail.domain import Scope
 from audittrail.extensions import db
 from audittrail.models import ApiKey
 from audittrail.models import User
+from audittrail.models.types import is_valid_id
 from audittrail.services.errors import ApiKeyNotFound
 from audittrail.services.errors import ValidationFailed
 
@@ -23,6 +25,7 @@ RANDOM_LENGTH = 43  # token_urlsafe(32) gives 43 URL-safe characters (256 bits)
 DISPLAY_LENGTH = len(KEY_PREFIX) + 8
 # last_used_at is a hint, not an audit record: write it at most once a minute per key,
 # so reads authenticated by a key do not each become a write.
+_SECRET_SHAPE = re.compile(r"^sk-at-[A-Za-z0-9_-]{32,200}$")
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
@@ -72,6 +75,8 @@ def list_api_keys(user: User) -> list[ApiKey]:
 
 def revoke_api_key(user: User, key_id: str, now: datetime) -> ApiKey:
     """Revoke one of the user's keys (idempotent); raises ApiKeyNotFound otherwise."""
+    if not is_valid_id(key_id, "key"):
+        raise ApiKeyNotFound()
     key = db.session.scalars(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)).first()
     if key is None:
         raise ApiKeyNotFound()
@@ -83,7 +88,7 @@ def revoke_api_key(user: User, key_id: str, now: datetime) -> ApiKey:
 
 def authenticate_api_key(secret: str, now: datetime) -> ApiKey | None:
     """The live key matching this secret, or None (unknown, malformed or revoked)."""
-    if not looks_like_api_key(secret) or len(secret) < len(KEY_PREFIX) + 32 or len(secret) > 200:
+    if not isinstance(secret, str) or not _SECRET_SHAPE.match(secret):
         return None
     digest = hash_key(secret)
     candidates = db.session.scalars(select(ApiKey).where(ApiKey.prefix == secret[:DISPLAY_LENGTH]))

@@ -48,6 +48,8 @@ def create_user(workspace: Workspace, email: str, name: str, now: datetime, pass
 
 def authenticate_password(email: str, password: str) -> User:
     """The user with this email and password; raises Unauthorized otherwise."""
+    if "\x00" in email:  # PostgreSQL refuses NUL in text; such an email cannot exist
+        raise Unauthorized("Wrong email or password.")
     user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     if not check_password_hash(stored, password) or user is None or not user.password_hash:
