@@ -33,6 +33,12 @@ def json_body(optional: bool = False) -> dict:
         raise ApiError("malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(value, dict):
         raise ApiError("malformed_json", "The request body must be a JSON object.")
+    try:
+        # JSON may escape an unpaired surrogate ("\ud800"); such a string has no UTF-8 form, so
+        # the database, the audit hash and the idempotency fingerprint would all fail on it later.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError("malformed_json", "The request body holds a string that is not valid Unicode.") from None
     return value
 
 
