@@ -58,7 +58,12 @@ def build_spec(app) -> dict:
             paths.setdefault(path, {})[method.lower()] = _operation(meta, rule)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # The lowest and default TTL are settings (tests lower the minimum): document this app's values.
+    ttl = document["components"]["schemas"]["ActionPropose"]["properties"]["ttl_seconds"]
+    ttl["minimum"] = app.config["AUDITTRAIL_TTL_MIN_SECONDS"]
+    ttl["default"] = app.config["AUDITTRAIL_DEFAULT_TTL_SECONDS"]
+    return document
 
 
 def _operation(meta, rule) -> dict:
@@ -82,11 +87,10 @@ def _operation(meta, rule) -> dict:
             "content": {"application/json": {"schema": meta.body}},
         }
     for status, schema in meta.responses.items():
-        response: dict = {"description": "Success"}
+        response: dict = {"description": "Success", "headers": _response_headers(meta)}
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
-        if status in meta.response_headers:
-            response["headers"] = meta.response_headers[status]
+        response["headers"].update(meta.response_headers.get(status, {}))
         operation["responses"][str(status)] = response
     codes = list(meta.errors)
     if meta.auth != "none" and "unauthorized" not in codes:
@@ -103,11 +107,37 @@ def _operation(meta, rule) -> dict:
         response = {
             "description": "Error: " + ", ".join(f"`{code}`" for code in status_codes),
             "content": {"application/json": {"schema": "Error"}},
+            "headers": _response_headers(meta),
         }
         if status == 429:
-            response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}}
+            response["headers"]["Retry-After"] = {
+                "required": True,
+                # flask-limiter rewrites it from the window's end, truncated: 0 in the window's last second.
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Seconds to wait before the bucket has room again.",
+            }
         operation["responses"][str(status)] = response
     return operation
+
+
+_REQUEST_ID_HEADER = {
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    "description": "The X-Request-ID sent (1–128 of A-Z a-z 0-9 . _ : -), else a generated one; audit events "
+    "record it.",
+}
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {"schema": {"type": "integer"}, "description": "Size of the caller's bucket."},
+    "X-RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "Requests left in this window."},
+    "X-RateLimit-Reset": {"schema": {"type": "integer"}, "description": "When the window ends (Unix time)."},
+}
+
+
+def _response_headers(meta) -> dict:
+    headers = {"X-Request-ID": dict(_REQUEST_ID_HEADER)}
+    if "rate_limited" in meta.errors:
+        headers.update({name: dict(header) for name, header in _RATE_LIMIT_HEADERS.items()})
+    return headers
 
 
 @lru_cache(maxsize=4)

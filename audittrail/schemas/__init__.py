@@ -7,6 +7,7 @@ import json
 from marshmallow import RAISE
 from marshmallow import Schema
 from marshmallow import fields
+from marshmallow import pre_dump
 from marshmallow import validate
 
 from audittrail.domain import ActionStatus
@@ -37,13 +38,18 @@ class StrictSchema(Schema):
 
 class ActionProposeSchema(StrictSchema):
     action_type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
-    target_ref = fields.String(required=True, validate=[validate.Length(1, 200), printable])
+    target_ref = fields.String(
+        required=True,
+        validate=[validate.Length(1, 200), printable],
+        metadata={"description": "Printable characters only (no control or format characters)."},
+    )
     reason = Text(required=True, validate=validate.Length(1, 2000))
     mode = fields.String(load_default=Mode.SUPERVISED.value, validate=validate.OneOf(MODES))
-    payload = JsonObject(load_default=dict)
+    payload = JsonObject(load_default=dict, metadata={"description": "At most 16 KiB once serialized."})
     ttl_seconds = StrictInteger(
         validate=validate.Range(1, 604800),
-        metadata={"description": "Approval window; from AUDITTRAIL_TTL_MIN_SECONDS (60) to 604800, default 3600."},
+        # The document's minimum and default come from the app's settings (audittrail.api.openapi).
+        metadata={"description": "Approval window in seconds (default 3600; the lowest accepted is configurable)."},
     )
     tier = StrictInteger(
         validate=validate.OneOf([1, 2, 3]), metadata={"description": "If given, must equal the derived tier."}
@@ -131,23 +137,27 @@ class EventActorSchema(Schema):
 class EventSchema(Schema):
     seq = fields.Integer(required=True)
     type = fields.String(required=True, validate=validate.OneOf([s.value for s in ActionStatus]))
-    actor = fields.Method("dump_actor", required=True, metadata={"type": "object"})
+    actor = fields.Nested(EventActorSchema, required=True)
     at = UTCDateTime(required=True)
     request_id = fields.String(required=True, allow_none=True)
-    data = fields.Method("dump_data", required=True, metadata={"type": "object"})
+    data = fields.Dict(required=True)
 
-    def dump_actor(self, event):
-        return EventActorSchema().dump(
-            {
+    @pre_dump
+    def _from_event(self, event, **kwargs) -> dict:
+        """An AuditEvent row as the shape above (the actor is spread over four columns)."""
+        return {
+            "seq": event.seq,
+            "type": event.type,
+            "actor": {
                 "id": event.actor_user_id,
                 "name": event.actor_name,
                 "kind": event.actor_kind,
                 "api_key_id": event.actor_api_key_id,
-            }
-        )
-
-    def dump_data(self, event):
-        return json.loads(event.data)
+            },
+            "at": event.at,
+            "request_id": event.request_id,
+            "data": json.loads(event.data),
+        }
 
 
 class ActionDetailSchema(ActionSchema):

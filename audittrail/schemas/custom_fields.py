@@ -45,6 +45,11 @@ class JsonObject(fields.Dict):
 class Text(fields.String):
     """A string that must hold something other than white space."""
 
+    def __init__(self, **kwargs):
+        # Documents the rule: JSON Schema patterns are unanchored, so this means "some non-space".
+        kwargs["metadata"] = {"pattern": r"\S", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
         if not result.strip():

@@ -241,3 +241,28 @@ def test_the_openapi_document_lists_the_error_statuses_of_each_route(client, met
     assert codes <= set(responses)
     for status in codes:
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_the_openapi_document_gives_this_apps_ttl_bounds(app, client):
+    ttl = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["ActionPropose"]["properties"]
+    ttl = ttl["ttl_seconds"]
+
+    assert (ttl["minimum"], ttl["maximum"]) == (app.config["AUDITTRAIL_TTL_MIN_SECONDS"], 604800)
+    assert ttl["default"] == app.config["AUDITTRAIL_DEFAULT_TTL_SECONDS"]
+
+
+def test_the_openapi_document_promises_an_x_request_id_on_every_response(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                assert response["headers"]["X-Request-ID"]["required"] is True, (method, path, status)
+
+
+def test_the_openapi_document_describes_an_event_actor(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+
+    actor = schemas["Event"]["properties"]["actor"]
+    assert actor == {"$ref": "#/components/schemas/EventActor"}
+    assert {"id", "name", "kind"} <= set(schemas["EventActor"]["required"])
