@@ -1,0 +1,38 @@
+// Registers the stores and components, then starts Alpine (the CSP build: no eval; the
+// templates only name properties, getters and methods defined in these files).
+
+import Alpine from '../vendor/alpinejs-csp.esm.js';
+import focus from '../vendor/alpinejs-focus.esm.js';
+import actionDrawer from './components/actionDrawer.js';
+import actionsTable from './components/actionsTable.js';
+import confirmTypedDialog from './components/confirmTypedDialog.js';
+import kpiStrip from './components/kpiStrip.js';
+import loginForm from './components/loginForm.js';
+import sessionBar from './components/sessionBar.js';
+import statusTabs from './components/statusTabs.js';
+import transitionDialog from './components/transitionDialog.js';
+import { noticesStore } from './stores/notices.js';
+import { queueStore } from './stores/queue.js';
+import { summaryStore } from './stores/summary.js';
+import { CLOCK_TICK_MS } from './stores/ui.js';
+import { uiStore } from './stores/ui.js';
+
+Alpine.plugin(focus);
+
+Alpine.store('notices', noticesStore());
+Alpine.store('ui', uiStore());
+Alpine.store('summary', summaryStore());
+Alpine.store('queue', queueStore());
+
+Alpine.data('sessionBar', sessionBar);
+Alpine.data('kpiStrip', kpiStrip);
+Alpine.data('statusTabs', statusTabs);
+Alpine.data('actionsTable', actionsTable);
+Alpine.data('actionDrawer', actionDrawer);
+Alpine.data('transitionDialog', transitionDialog);
+Alpine.data('confirmTypedDialog', confirmTypedDialog);
+Alpine.data('loginForm', loginForm);
+
+Alpine.start();
+
+window.setInterval(() => Alpine.store('ui').tick(), CLOCK_TICK_MS);
