@@ -124,6 +124,11 @@ class ActionSchema(Schema):
     executed_by = fields.Nested(UserRefSchema, required=True, allow_none=True)
     requires_confirmation = fields.Boolean(required=True)
     requires_second_approver = fields.Boolean(required=True)
+    confirmation_text = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Tier 3: the exact text to send as `confirmation` (first 8 characters of target_ref)."},
+    )
     allowed_transitions = fields.List(fields.String(validate=validate.OneOf(TRANSITIONS)), required=True)
 
 

@@ -115,6 +115,11 @@ class ActionView:
     def requires_second_approver(self) -> bool:
         return self._action.tier == 3
 
+    @property
+    def confirmation_text(self) -> str | None:
+        """What a tier 3 approver must type, so no client re-derives the rule."""
+        return expected_confirmation(self._action.target_ref) if self._action.tier == 3 else None
+
 
 def _require_scope(actor: Actor, scope: str) -> None:
     if not actor.has_scope(scope):

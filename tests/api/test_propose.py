@@ -17,7 +17,7 @@ ACTION_FIELDS = {
     "id", "tier", "action_type", "target_ref", "reason", "mode", "status", "payload", "outcome", "approver_note",
     "rejection_note", "ttl_seconds", "proposed_at", "expires_at", "approved_at", "rejected_at", "executed_at",
     "expired_at", "proposed_by", "approved_by", "rejected_by", "executed_by", "requires_confirmation",
-    "requires_second_approver", "allowed_transitions",
+    "requires_second_approver", "confirmation_text", "allowed_transitions",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,

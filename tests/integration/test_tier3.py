@@ -167,3 +167,12 @@ def test_missing_scope_is_forbidden_at_the_service(app, clock):
     agent, _ = key_actor(team.bob, clock(), scopes=["actions:propose"])
     refused(lambda: actions.get_action(agent, action.id, clock()), "forbidden")
     assert_unchanged(action)
+
+
+@pytest.mark.parametrize(
+    ("tier", "target_ref", "text"), [(3, TARGET, "run_8f3a"), (3, "pod-7", "pod-7"), (2, TARGET, None)]
+)
+def test_view_tells_clients_what_to_type(app, clock, tier, target_ref, text):
+    team = make_team(clock())
+    action = propose(team.alice_actor, clock(), tier=tier, target_ref=target_ref)
+    assert actions.view(action, team.bob_actor, clock()).confirmation_text == text
