@@ -48,13 +48,13 @@ format: install
 	$(BIN)/ruff format audittrail tests e2e wsgi.py
 
 test: install browser lint
-	$(BIN)/pytest -q
+	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 test-fast: install
 	$(BIN)/pytest -q tests -m "not production"
 
 e2e: install browser
-	$(BIN)/pytest -q e2e
+	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q e2e
 
 bench: install
 	$(BIN)/python -m bench.run
