@@ -73,7 +73,12 @@ def _fixed_settings(config: dict) -> dict:
     else:
         engine_options.update({"pool_size": 10, "max_overflow": 10, "pool_timeout": 10, "pool_recycle": 1800})
         engine_options["connect_args"] = {"connect_timeout": 5}
-    return {
+    settings = {}
+    if config.get("RATELIMIT_STORAGE_URI", "").startswith(("redis://", "rediss://", "redis+unix://")):
+        # redis-py waits 5 s by default; an unreachable Redis must cost a request little, since
+        # flask-limiter pings it again from any request (reads too) while it runs on the fallback.
+        settings["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    return settings | {
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "JWT_TOKEN_LOCATION": ["headers", "cookies"],
@@ -83,6 +88,10 @@ def _fixed_settings(config: dict) -> dict:
         "JWT_CSRF_CHECK_FORM": False,
         "JWT_SESSION_COOKIE": True,
         "RATELIMIT_HEADERS_ENABLED": True,
+        # flask-limiter would write its window reset into Retry-After on every limited route's
+        # answer, 201 and 503 included (a 503 saying "60" instead of "5"); the 429 handler sets
+        # Retry-After itself, so the limiter's copy goes under its own name.
+        "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Retry-After",
         "RATELIMIT_STRATEGY": "fixed-window",
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

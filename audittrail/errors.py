@@ -125,4 +125,9 @@ def _retry_after_seconds() -> int:
     limit = limiter.current_limit
     if limit is None:
         return 60
-    return max(1, math.ceil(limit.reset_at - time.time()))
+    try:
+        # The window's exact end (RequestLimit.reset_at rounds it up by a second, past the window).
+        reset_at = limit.window[0]
+    except Exception:  # noqa: BLE001 — the limit storage failing here must not turn a 429 into a 500
+        return 60
+    return max(1, math.ceil(reset_at - time.time()))
