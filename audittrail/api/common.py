@@ -20,8 +20,13 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Deep enough for any real payload or outcome, shallow enough that no encoder downstream (the
+# schemas, the database driver, the audit hash) can run out of stack on it.
+MAX_JSON_DEPTH = 64
+
+
 def json_body(optional: bool = False) -> dict:
-    """The request body as a JSON object; raises ApiError(malformed_json) otherwise."""
+    """The request body as a JSON object; raises ApiError(malformed_json) or ValidationFailed otherwise."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         if optional:
@@ -33,13 +38,43 @@ def json_body(optional: bool = False) -> dict:
         raise ApiError("malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(value, dict):
         raise ApiError("malformed_json", "The request body must be a JSON object.")
-    try:
-        # JSON may escape an unpaired surrogate ("\ud800"); such a string has no UTF-8 form, so
-        # the database, the audit hash and the idempotency fingerprint would all fail on it later.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError("malformed_json", "The request body holds a string that is not valid Unicode.") from None
+    problems = {name: problem for name, item in value.items() if (problem := _value_problem(name, item))}
+    if _NOT_UNICODE in problems.values():
+        # Like invalid UTF-8 bytes, which json.loads refuses above: the text is not Unicode.
+        raise ApiError("malformed_json", "The request body holds a string that is not valid Unicode.")
+    if problems:
+        raise ValidationFailed("Some fields are invalid.", {name: [problem] for name, problem in problems.items()})
     return value
+
+
+_NOT_UNICODE = "Must not contain an unpaired surrogate (not valid Unicode)."
+
+
+def _value_problem(name: str, value) -> str | None:
+    """What makes a field unstorable, if anything; walks iteratively since bodies may nest deeply.
+
+    JSON may escape an unpaired surrogate ("\\ud800"), which has no UTF-8 form, and U+0000, which
+    PostgreSQL text cannot hold; and very deep nesting exhausts the stack of the encoders further
+    on (schemas, database driver, audit hash). Each would otherwise end as a 500.
+    """
+    pending = [(name, 0), (value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"Must not nest deeper than {MAX_JSON_DEPTH} levels."
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return _NOT_UNICODE
+            if "\x00" in item:
+                return "Must not contain the NUL character (U+0000)."
+        elif isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return None
 
 
 def load(schema: Schema, data: dict) -> dict:
