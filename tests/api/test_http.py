@@ -160,6 +160,74 @@ def test_a_string_with_an_unpaired_surrogate_is_malformed_not_a_5xx(alice, bob, 
     assert len(alice.get(f"{ACTIONS}/{action['id']}").get_json()["events"]) == (2 if route == "mark-executed" else 1)
 
 
+NUL_BODIES = [
+    ("propose", {"action_type": "alert", "target_ref": "x", "reason": "cost\x00spike"}, "reason"),
+    ("propose", {"action_type": "alert", "target_ref": "x", "reason": "r", "payload": {"k": ["a\x00"]}}, "payload"),
+    ("propose", {"action_type": "alert", "target_ref": "x", "reason": "r", "payload": {"\x00": 1}}, "payload"),
+    ("propose", {"action_type": "alert", "target_ref": "x\x00", "reason": "r"}, "target_ref"),
+    ("approve", {"note": "\x00"}, "note"),
+    ("approve", {"confirmation": "run\x00"}, "confirmation"),
+    ("reject", {"note": "no\x00"}, "note"),
+    ("mark-executed", {"outcome": {"log": "\x00"}}, "outcome"),
+    ("api-keys", {"name": "ci\x00"}, "name"),
+    ("login", {"email": "a\x00@b.c", "password": "x"}, "email"),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"), NUL_BODIES, ids=[f"{route}-{field}" for route, _, field in NUL_BODIES]
+)
+def test_a_nul_character_in_a_body_is_a_validation_error_not_a_5xx(alice, bob, route, body, field):
+    """U+0000 is valid JSON, but PostgreSQL text cannot hold it."""
+    action = bob.propose()
+    if route == "mark-executed":
+        assert bob.approve(action).status_code == HTTPStatus.OK
+    path = {"propose": ACTIONS, "api-keys": API_KEYS, "login": "/api/v1/auth/login"}.get(
+        route, f"{ACTIONS}/{action['id']}/{route}"
+    )
+
+    response = alice.post(path, json=body)
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert error_code(response) == "validation_error"
+    assert field in response.get_json()["error"]["details"]
+    assert len(alice.get(ACTIONS).get_json()["items"]) == 1
+
+
+def _nested(depth: int):
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [2, 30, 63])
+def test_a_payload_nested_up_to_the_limit_is_accepted(alice, depth):
+    response = alice.post(ACTIONS, json={"action_type": "alert", "target_ref": "x", "reason": "r",
+                                         "payload": {"k": _nested(depth)}})  # fmt: skip
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response.get_json()["payload"] == {"k": _nested(depth)}
+
+
+@pytest.mark.parametrize("depth", [64, 200, 900, 940, 960])
+@pytest.mark.parametrize("route", ["propose", "mark-executed"])
+def test_a_body_nested_too_deeply_is_refused_not_a_5xx(alice, bob, route, depth):
+    """Deep enough to pass the parser but exhaust a later encoder's stack, without the limit."""
+    nested = "[" * depth + "]" * depth
+    if route == "propose":
+        path, body = ACTIONS, '{"action_type": "alert", "target_ref": "x", "reason": "r", "payload": {"k": %s}}'
+    else:
+        action = bob.propose()
+        assert bob.approve(action).status_code == HTTPStatus.OK
+        path, body = f"{ACTIONS}/{action['id']}/mark-executed", '{"outcome": {"k": %s}}'
+
+    response = alice.post(path, data=body % nested, content_type="application/json")
+
+    assert response.status_code in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY)
+    assert error_code(response) in ("malformed_json", "validation_error")
+
+
 def test_a_surrogate_pair_escape_is_an_ordinary_character(alice):
     response = alice.post(
         ACTIONS,
