@@ -346,7 +346,8 @@ def test_another_client_with_the_same_key_and_another_body_is_not_refused(alice,
 
 def test_a_refused_request_does_not_use_up_the_key(alice):
     headers = {"Idempotency-Key": "retry-after-fix"}
-    assert alice.post(ACTIONS, json={**VALID, "ttl_seconds": 1}, headers=headers).status_code == 422
+    refused = alice.post(ACTIONS, json={**VALID, "ttl_seconds": 1}, headers=headers)
+    assert refused.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
 
     response = alice.post(ACTIONS, json=VALID, headers=headers)
 
