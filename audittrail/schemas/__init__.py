@@ -127,7 +127,9 @@ class ActionSchema(Schema):
     confirmation_text = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "Tier 3: the exact text to send as `confirmation` (first 8 characters of target_ref)."},
+        metadata={
+            "description": "Tier 3: the exact text to send as `confirmation` (first 8 characters of target_ref)."
+        },
     )
     allowed_transitions = fields.List(fields.String(validate=validate.OneOf(TRANSITIONS)), required=True)
 
