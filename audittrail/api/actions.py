@@ -32,8 +32,15 @@ from audittrail.schemas import SummarySchema
 from audittrail.services import actions
 
 _AUTH_ERRORS = ["unauthorized", "forbidden", "csrf_failed"]
-_TRANSITION_ERRORS = [*_AUTH_ERRORS, "malformed_json", "validation_error", "not_found", "invalid_transition",
-                      "expired", "rate_limited"]
+_TRANSITION_ERRORS = [
+    *_AUTH_ERRORS,
+    "malformed_json",
+    "validation_error",
+    "not_found",
+    "invalid_transition",
+    "expired",
+    "rate_limited",
+]
 _IDEMPOTENCY_HEADER = {
     "Idempotency-Key": {
         "description": "Optional, 1–255 characters: a repeat with the same body returns the first answer.",

@@ -34,9 +34,7 @@ def build_spec(app) -> dict:
         version="1.0.0",
         openapi_version="3.1.0",
         plugins=[plugin],
-        info={
-            "description": "Audited control plane for operational changes proposed by automation and AI agents."
-        },
+        info={"description": "Audited control plane for operational changes proposed by automation and AI agents."},
     )
     plugin.map_to_openapi_type(UTCDateTime, "string", "date-time")
     plugin.map_to_openapi_type(StrictInteger, "integer", None)
