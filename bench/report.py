@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+PERCENTILES = ("p50", "p95", "p99")
 ENDPOINT_LABELS = {
     "list": "list, first page (limit 50)",
     "deep_page": "list, page at 90 % depth (cursor)",
@@ -86,8 +87,8 @@ def markdown(results: dict, targets: list[dict]) -> str:
         f"{results['machine'].get('load_average_at_end', [0])[0]:.1f} at end.",
         "",
         f"The floor is a bare Flask app under the same gunicorn settings answering a fixed "
-        f"{results.get('floor_bytes', 0):,}-byte JSON body (the list page's size). Ratios: req/s as a share of "
-        f"the floor's req/s; latency as a multiple of the floor's.",
+        f"{results.get('floor_bytes', 0):,}-byte JSON body (the list page's size). In brackets: req/s as a share "
+        f"of the floor's req/s; each latency as a multiple of the floor's same percentile.",
         "",
     ]
     for backend, data in results["backends"].items():
@@ -98,17 +99,18 @@ def markdown(results: dict, targets: list[dict]) -> str:
             f"Floor: {floor['rps']:.0f} req/s, p50 {floor['p50_ms']:.2f} ms, p95 {floor['p95_ms']:.2f} ms, "
             f"p99 {floor['p99_ms']:.2f} ms.",
             "",
-            "| rows | endpoint | req/s | × floor | p50 ms | p95 ms | p99 ms | p50 × floor | n | failures |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| rows | endpoint | req/s (share of floor) | p50 ms (× floor) | p95 ms (× floor) | p99 ms (× floor) "
+            "| n | failures |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for size in sorted(data["sizes"], key=int):
             for name, result in data["sizes"][size]["endpoints"].items():
+                ratio = result["vs_floor"]
                 few = " (few samples)" if result["requests"] < 30 else ""
+                latencies = " | ".join(f"{result[f'{q}_ms']:.2f} ({ratio[f'{q}_x']:.0f}×)" for q in PERCENTILES)
                 lines.append(
-                    f"| {int(size):,} | {ENDPOINT_LABELS[name]} | {result['rps']:.0f} | "
-                    f"{result['rps'] / floor['rps']:.0%} | {result['p50_ms']:.2f} | {result['p95_ms']:.2f} | "
-                    f"{result['p99_ms']:.2f} | {result['p50_ms'] / floor['p50_ms']:.1f}× | {result['requests']}{few} | "
-                    f"{result['failures']} |"
+                    f"| {int(size):,} | {ENDPOINT_LABELS[name]} | {result['rps']:.0f} ({ratio['rps_share']:.1%}) | "
+                    f"{latencies} | {result['requests']}{few} | {result['failures']} |"
                 )
         seeds = ", ".join(
             f"{int(size):,}: {data['sizes'][size]['seed_seconds']:.1f} s" for size in sorted(data["sizes"], key=int)
@@ -153,8 +155,23 @@ def chart(results: dict, path: Path) -> Path | None:
     return path
 
 
+def add_floor_ratios(results: dict) -> None:
+    """Each endpoint's figures relative to its backend's floor: req/s share, latency multiples."""
+    for data in results["backends"].values():
+        floor = data["floor"]
+        for record in data["sizes"].values():
+            for result in record["endpoints"].values():
+                result["vs_floor"] = {
+                    "rps_share": result["rps"] / floor["rps"],
+                    "p50_x": result["p50_ms"] / floor["p50_ms"],
+                    "p95_x": result["p95_ms"] / floor["p95_ms"],
+                    "p99_x": result["p99_ms"] / floor["p99_ms"],
+                }
+
+
 def write_reports(results: dict, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
+    add_floor_ratios(results)
     targets = evaluate_targets(results)
     results = {**results, "targets": targets}
     json_path = directory / "results.json"
