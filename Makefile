@@ -28,7 +28,9 @@ migrate: install
 run: migrate
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-serve: migrate
+# Production-style serving; migrate first with the schema owner's DATABASE_URL
+# (`make migrate`), since the app's least-privilege role cannot (README, production).
+serve: install
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 # Playwright cannot download its own browser everywhere: use Debian's chromium when it is
@@ -40,12 +42,12 @@ browser: install
 	else $(BIN)/playwright install chromium; fi
 
 lint: install
-	$(BIN)/ruff check audittrail tests e2e wsgi.py
-	$(BIN)/ruff format --check audittrail tests e2e wsgi.py
+	$(BIN)/ruff check audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check audittrail tests e2e bench wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix audittrail tests e2e wsgi.py
-	$(BIN)/ruff format audittrail tests e2e wsgi.py
+	$(BIN)/ruff check --fix audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format audittrail tests e2e bench wsgi.py gunicorn.conf.py
 
 test: install browser lint
 	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q

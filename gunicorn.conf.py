@@ -1,7 +1,7 @@
 """Gunicorn settings for production: `gunicorn --config gunicorn.conf.py wsgi:app` (what `make serve` runs).
 
 Every value comes from the environment; the defaults suit a small host behind a reverse proxy.
-See docs/production.md for the variables and what to set them to.
+See the README (Running in production) for the variables and what to set them to.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _cores() -> int:
 
 
 def default_workers(cores: int) -> int:
-    """2 × cores + 1, capped: each worker holds its own database pool (see docs/production.md)."""
+    """2 × cores + 1, capped: each worker holds its own database pool (see the README (Running in production))."""
     return min(2 * cores + 1, MAX_DEFAULT_WORKERS)
 
 

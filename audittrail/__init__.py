@@ -27,8 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)
-    for key, value in _fixed_settings(app.config).items():
-        app.config.setdefault(key, value)
+    # Fixed settings win over Flask's own defaults (MAX_CONTENT_LENGTH is None there);
+    # only the caller's `config` may override them.
+    fixed = _fixed_settings(app.config)
+    app.config.update({key: value for key, value in fixed.items() if key not in (config or {})})
 
     app.json.sort_keys = False
     db.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from datetime import UTC
 from datetime import datetime
@@ -12,6 +13,8 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from audittrail import create_app
 from audittrail.extensions import db
@@ -69,22 +72,31 @@ def sqlite_template(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_migrated() -> str:
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    _migrate(POSTGRES_URL)
-    return POSTGRES_URL
+    """A database of our own on the TEST_DATABASE_URL server, so concurrent runs never collide."""
+    server = make_url(POSTGRES_URL)
+    name = f"test_{secrets.token_hex(6)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+_reset_engines: dict = {}
 
 
 def reset_postgres(url: str) -> None:
     """Empty every table; the append-only triggers are bypassed for this session only."""
-    engine = create_engine(url)
+    engine = _reset_engines.get(url)
+    if engine is None:
+        engine = _reset_engines[url] = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
-        connection.execute(text("SET session_replication_role = replica"))
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -70,7 +70,7 @@ def test_concurrent_approvals_have_one_winner(app, clock, tier):
     assert audit.verify_chain() is None
 
 
-def test_concurrent_approve_and_reject_have_one_winner(app, clock):
+def test_concurrent_approve_and_reject_leave_a_legal_history(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=2)
     bob, alice, now, action_id = team.bob_actor, team.alice_actor, clock(), action.id
@@ -84,18 +84,22 @@ def test_concurrent_approve_and_reject_have_one_winner(app, clock):
 
     results = race(app, calls)
 
-    winners = [r for r in results if r in ("approved", "rejected")]
-    # Reject may also win after an approval (approved → rejected is an edge), but each winner
-    # must leave exactly one event and every other call a clean 409.
+    # A winner's returned row may already show a later winner's change, so count wins, not statuses.
     assert all(r in ("approved", "rejected", "invalid_transition") for r in results), results
-    final = db.session.get(DeploymentAction, action_id).status
-    types = event_types(action_id)
-    assert len(types) == 1 + len(winners)
-    if winners == ["approved", "rejected"] or winners == ["rejected", "approved"]:
-        assert final == "rejected"
-    else:
-        assert len(winners) == 1 and final == winners[0]
+    wins = sum(r != "invalid_transition" for r in results)
+    history = [t for t in event_types_in_order(action_id) if t != "proposed"]
+    # Legal histories: rejected; approved; approved then rejected. Nothing else.
+    assert history in (["rejected"], ["approved"], ["approved", "rejected"]), history
+    assert wins == len(history)
+    assert db.session.get(DeploymentAction, action_id).status == history[-1]
     assert audit.verify_chain() is None
+
+
+def event_types_in_order(action_id):
+    db.session.expire_all()
+    return list(
+        db.session.scalars(select(AuditEvent.type).where(AuditEvent.action_id == action_id).order_by(AuditEvent.seq))
+    )
 
 
 def test_concurrent_transitions_on_different_rows_all_succeed_and_chain_stays_sound(app, clock):

@@ -1,4 +1,4 @@
-"""The least-privilege role of docs/production.md, run as written: it runs the app, and it cannot alter
+"""The least-privilege role of the README's production section, run as written: it runs the app, and it cannot alter
 the audit trail, even with the append-only triggers disabled.
 """
 
@@ -18,18 +18,18 @@ from tests.production import harness
 
 pytestmark = pytest.mark.production
 
-DOCS = harness.PROJECT / "docs" / "production.md"
+DOCS = harness.PROJECT / "README.md"
 TABLES = ["workspaces", "users", "api_keys", "deployment_actions", "idempotency_records", "revoked_tokens"]
 INSUFFICIENT_PRIVILEGE = "42501"
 RAISE_EXCEPTION = "P0001"
 
 
 def documented_sql(heading: str) -> str:
-    """The ```sql block of docs/production.md whose first line is `-- audittrail: <heading>…`."""
+    """The ```sql block of the README's production section whose first line is `-- audittrail: <heading>…`."""
     for block in re.findall(r"```sql\n(.*?)```", DOCS.read_text(), flags=re.S):
         if block.startswith(f"-- audittrail: {heading}"):
             return block
-    raise AssertionError(f"docs/production.md has no sql block starting with '-- audittrail: {heading}'")
+    raise AssertionError(f"the README's production section has no sql block starting with '-- audittrail: {heading}'")
 
 
 def statements(sql: str) -> list[str]:
