@@ -88,11 +88,6 @@ def test_a_wrong_method_is_a_405_envelope_with_allow(alice, method, path):
     assert response.headers["Allow"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_app applies _fixed_settings with setdefault since 873c56e, and Flask's default config already "
-    "holds MAX_CONTENT_LENGTH=None, so the 64 KiB request limit is never set (audittrail/__init__.py, lead's)",
-)
 def test_a_body_over_the_request_size_limit_is_refused_without_a_5xx(alice):
     response = alice.post(ACTIONS, data=b'{"reason": "' + b"x" * (80 * 1024) + b'"}', content_type="application/json")
 
