@@ -118,7 +118,8 @@ class ChainProblem:
 
 def verify_chain(workspace_id: str | None = None) -> ChainProblem | None:
     """Recompute every chain (or one); return the first broken event, or None when sound."""
-    query = select(Workspace).order_by(Workspace.created_at, Workspace.id)
+    # populate_existing: a Workspace already in this session may hold a stale chain head.
+    query = select(Workspace).order_by(Workspace.created_at, Workspace.id).execution_options(populate_existing=True)
     if workspace_id is not None:
         query = query.where(Workspace.id == workspace_id)
     for workspace in db.session.scalars(query):

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DatabaseError
 
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
+from audittrail.models import DeploymentAction
 from audittrail.services import actions
 from audittrail.services import audit
 from tests.conftest import POSTGRES_URL
@@ -206,3 +207,13 @@ def test_event_hash_covers_every_field(app, clock):
         ("at", clock.advance(seconds=1)),
     ]:
         assert audit.event_hash(**{**fields, name: changed}) != event.hash, name
+
+
+def test_verify_chain_is_not_fooled_by_a_workspace_already_in_the_session(app, clock):
+    team = make_team(clock())
+    action = propose(team.alice_actor, clock())
+    assert action.proposed_by.workspace.audit_seq == 1  # the Workspace now sits in this session
+    with app.app_context():  # another session, as another request would be
+        approve(team.bob_actor, db.session.get(DeploymentAction, action.id), clock())
+        db.session.remove()
+    assert audit.verify_chain() is None
