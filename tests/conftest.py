@@ -75,7 +75,8 @@ def postgres_migrated() -> str:
     """A database of our own on the TEST_DATABASE_URL server, so concurrent runs never collide."""
     server = make_url(POSTGRES_URL)
     name = f"test_{secrets.token_hex(6)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    # NullPool: a connection per use, since the production suite restarts the server mid-run.
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
