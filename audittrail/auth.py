@@ -9,6 +9,7 @@ from functools import wraps
 
 from flask import current_app
 from flask import g
+from flask import has_request_context
 from flask import request
 from flask_jwt_extended import get_jwt
 from flask_jwt_extended import verify_jwt_in_request
@@ -44,8 +45,17 @@ class Principal:
 
 
 def now() -> datetime:
-    """The app's clock (tests may replace AUDITTRAIL_CLOCK)."""
-    return current_app.config.get("AUDITTRAIL_CLOCK", _utcnow)()
+    """The time of this request: read once from the app's clock (tests replace AUDITTRAIL_CLOCK).
+
+    One value per request, so a TTL cannot pass between the expiry sweep of a read and the
+    `allowed_transitions` computed for its answer.
+    """
+    clock = current_app.config.get("AUDITTRAIL_CLOCK", _utcnow)
+    if not has_request_context():
+        return clock()
+    if "audittrail.now" not in request.environ:
+        request.environ["audittrail.now"] = clock()
+    return request.environ["audittrail.now"]
 
 
 def _utcnow() -> datetime:

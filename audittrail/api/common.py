@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from dataclasses import field
 from functools import wraps
@@ -20,6 +21,15 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON syntax but no double: it would come back out as Infinity, which is
+    # not JSON (and PostgreSQL's json type refuses it).
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} does not fit in a double")
+    return value
+
+
 # Deep enough for any real payload or outcome, shallow enough that no encoder downstream (the
 # schemas, the database driver, the audit hash) can run out of stack on it.
 MAX_JSON_DEPTH = 64
@@ -33,7 +43,7 @@ def json_body(optional: bool = False) -> dict:
             return {}
         raise ApiError("malformed_json", "The request body must be a JSON object.")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError("malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(value, dict):
@@ -75,6 +85,16 @@ def _value_problem(name: str, value) -> str | None:
         elif isinstance(item, list):
             pending.extend((child, depth + 1) for child in item)
     return None
+
+
+def query_arguments() -> dict:
+    """The query string as a dict; a parameter given twice is refused rather than half-read."""
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise ValidationFailed(
+            "A query parameter was given more than once.", {name: ["Give it once."] for name in repeated}
+        )
+    return request.args.to_dict(flat=True)
 
 
 def load(schema: Schema, data: dict) -> dict:
@@ -147,7 +167,7 @@ def operation(
         @wraps(view)
         def wrapper(*args, **kwargs):
             if query is not None:
-                kwargs["query"] = load(query(), request.args.to_dict(flat=True))
+                kwargs["query"] = load(query(), query_arguments())
             if body is not None:
                 kwargs["body"] = load(body(), json_body(optional=body_optional))
             return view(*args, **kwargs)

@@ -14,6 +14,7 @@ from audittrail.api import bp
 from audittrail.errors import STATUS_BY_CODE
 from audittrail.schemas import ErrorSchema
 from audittrail.schemas.custom_fields import JsonObject
+from audittrail.schemas.custom_fields import QueryInteger
 from audittrail.schemas.custom_fields import StrictInteger
 from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
@@ -38,6 +39,7 @@ def build_spec(app) -> dict:
     )
     plugin.map_to_openapi_type(UTCDateTime, "string", "date-time")
     plugin.map_to_openapi_type(StrictInteger, "integer", None)
+    plugin.map_to_openapi_type(QueryInteger, "integer", None)
     plugin.map_to_openapi_type(JsonObject, "object", None)
     plugin.map_to_openapi_type(Text, "string", None)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or sk-at-…"})

@@ -16,6 +16,7 @@ from audittrail.domain import Mode
 from audittrail.domain import Scope
 from audittrail.domain import Transition
 from audittrail.schemas.custom_fields import JsonObject
+from audittrail.schemas.custom_fields import QueryInteger
 from audittrail.schemas.custom_fields import StrictInteger
 from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
@@ -71,7 +72,7 @@ class ActionMarkExecutedSchema(StrictSchema):
 
 class ActionListQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf([*STATUSES, "", "all"]))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
     cursor = fields.String(validate=validate.Length(1, 500))
 
 

@@ -33,11 +33,12 @@ class StrictInteger(fields.Integer):
 
 
 class JsonObject(fields.Dict):
-    """A JSON object whose compact encoding is at most 16 KiB."""
+    """A JSON object whose compact UTF-8 encoding is at most 16 KiB."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
-        if len(json.dumps(result, separators=(",", ":")).encode()) > MAX_JSON_BYTES:
+        encoded = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if len(encoded) > MAX_JSON_BYTES:
             raise ValidationError("Must be at most 16 KiB once serialized.")
         return result
 
@@ -60,3 +61,12 @@ class Text(fields.String):
 def printable(value: str) -> None:
     if not value.isprintable():
         raise ValidationError("Must contain printable characters only.")
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII digits only (no sign, space or full-width digit)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 9:
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -17,8 +17,10 @@ from datetime import UTC
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from sqlalchemy import and_
 from sqlalchemy import func
@@ -55,6 +57,7 @@ from audittrail.services.errors import InvalidTransition
 from audittrail.services.errors import OperatorReasonRequired
 from audittrail.services.errors import SecondApproverRequired
 from audittrail.services.errors import ValidationFailed
+from audittrail.services.unit_of_work import commit
 
 TTL_MAX_SECONDS = 604800
 
@@ -255,7 +258,7 @@ def propose_action(
                 )
             )
             db.session.flush()
-        db.session.commit()
+        commit()
     except IntegrityError:
         # Another request with the same Idempotency-Key won the insert: answer as it did.
         db.session.rollback()
@@ -404,11 +407,18 @@ def summary(actor: Actor, now: datetime, tz: str = "UTC") -> dict:
     }
 
 
+@lru_cache(maxsize=1)
+def _iana_zone_names() -> frozenset[str]:
+    # The system's zoneinfo directory also holds files that are not IANA names ("localtime",
+    # "posix/…", "right/…"); `localtime` would mean "this server's zone", never what a client asks.
+    return frozenset(available_timezones() - {"localtime", "posixrules"})
+
+
 def time_zone(name: str) -> ZoneInfo:
     """An IANA zone by name; raises ValidationFailed for anything else."""
+    if name not in _iana_zone_names():
+        raise ValidationFailed("Unknown time zone.", {"tz": [f"`{name}` is not an IANA time zone name."]})
     try:
-        if not name or name != name.strip() or ".." in name or name.startswith("/"):
-            raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationFailed("Unknown time zone.", {"tz": [f"`{name}` is not an IANA time zone name."]}) from None
@@ -532,7 +542,7 @@ def _transition(
             at=now,
             data=data,
         )
-        db.session.commit()
+        commit()
     except BaseException:
         db.session.rollback()
         raise
@@ -568,7 +578,7 @@ def _expire_one(action_id: str, now: datetime, actor: Actor) -> bool:
             at=now,
             data={"expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
         )
-        db.session.commit()
+        commit()
     except BaseException:
         db.session.rollback()
         raise
@@ -587,7 +597,7 @@ def expire_due(now: datetime, workspace_id: str | None = None, request_id: str |
         query = query.where(DeploymentAction.workspace_id == workspace_id)
     due = db.session.execute(query.order_by(DeploymentAction.expires_at, DeploymentAction.id)).all()
     # End the read before writing: each flip starts its own transaction with its write.
-    db.session.commit()
+    commit()
     expired = 0
     for action_id, action_workspace in due:
         if _expire_one(action_id, now, system_actor(action_workspace, request_id)):

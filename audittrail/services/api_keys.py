@@ -19,6 +19,7 @@ from audittrail.models import User
 from audittrail.models.types import is_valid_id
 from audittrail.services.errors import ApiKeyNotFound
 from audittrail.services.errors import ValidationFailed
+from audittrail.services.unit_of_work import commit
 
 KEY_PREFIX = "sk-at-"
 RANDOM_LENGTH = 43  # token_urlsafe(32) gives 43 URL-safe characters (256 bits)
@@ -60,7 +61,7 @@ def create_api_key(user: User, name: str, now: datetime, scopes: list[str] | Non
         created_at=now,
     )
     db.session.add(key)
-    db.session.commit()
+    commit()
     return key, secret
 
 
@@ -82,7 +83,7 @@ def revoke_api_key(user: User, key_id: str, now: datetime) -> ApiKey:
         raise ApiKeyNotFound()
     if key.revoked_at is None:
         key.revoked_at = now
-        db.session.commit()
+        commit()
     return key
 
 

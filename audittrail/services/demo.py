@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
-from audittrail.extensions import db
 from audittrail.models import User
 from audittrail.models import Workspace
 from audittrail.services import actions
 from audittrail.services.actors import user_actor
+from audittrail.services.unit_of_work import single_transaction
 from audittrail.services.users import create_user
 from audittrail.services.users import create_workspace
 
@@ -27,15 +27,18 @@ class DemoWorkspace:
 
 
 def create_demo_workspace(now: datetime) -> DemoWorkspace:
-    """A new workspace with the demo operator, two other members and the seeded rows."""
+    """A new workspace with the demo operator, two other members and the seeded rows.
+
+    One transaction: a failure anywhere leaves no half-seeded workspace behind.
+    """
     tag = secrets.token_hex(4)
-    workspace = create_workspace(f"Demo fleet {tag}", now)
-    operator = create_user(workspace, f"operator+{tag}@demo.audittrail.invalid", "Demo Operator", now)
-    autopilot = create_user(workspace, f"autopilot+{tag}@demo.audittrail.invalid", "Fleet Autopilot (agent)", now)
-    teammate = create_user(workspace, f"sam+{tag}@demo.audittrail.invalid", "Sam Okafor", now)
-    db.session.commit()
-    demo = DemoWorkspace(workspace, operator, autopilot, teammate)
-    _seed_demo_deployment_actions(demo, now)
+    with single_transaction():
+        workspace = create_workspace(f"Demo fleet {tag}", now)
+        operator = create_user(workspace, f"operator+{tag}@demo.audittrail.invalid", "Demo Operator", now)
+        autopilot = create_user(workspace, f"autopilot+{tag}@demo.audittrail.invalid", "Fleet Autopilot (agent)", now)
+        teammate = create_user(workspace, f"sam+{tag}@demo.audittrail.invalid", "Sam Okafor", now)
+        demo = DemoWorkspace(workspace, operator, autopilot, teammate)
+        _seed_demo_deployment_actions(demo, now)
     return demo
 
 

@@ -16,6 +16,7 @@ from audittrail.models import User
 from audittrail.models import Workspace
 from audittrail.services.errors import Unauthorized
 from audittrail.services.errors import ValidationFailed
+from audittrail.services.unit_of_work import commit
 
 # Checked against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -65,7 +66,7 @@ def revoke_token(jti: str, expires_at: datetime) -> None:
     """Put a JWT on the blocklist until it would have expired anyway."""
     if db.session.get(RevokedToken, jti) is None:
         db.session.add(RevokedToken(jti=jti, expires_at=expires_at))
-        db.session.commit()
+        commit()
 
 
 def is_token_revoked(jti: str) -> bool:

@@ -148,6 +148,11 @@ BAD_LIST_QUERIES = [
     ({"cursor": "x" * 501}, "cursor"),
     ({"sort": "asc"}, "sort"),
     ({"offset": "10"}, "offset"),
+    ({"limit": " 5"}, "limit"),
+    ({"limit": "+5"}, "limit"),
+    ({"limit": "\uff15"}, "limit"),
+    ({"status": ["proposed", "bogus"]}, "status"),
+    ({"limit": ["5", "6"]}, "limit"),
 ]
 
 
@@ -238,8 +243,26 @@ def test_today_starts_at_local_midnight_in_the_time_zone(alice, bob, clock, tz, 
         {"tz": "x" * 65},
         {"tz": "Europe/Paris\x00"},
         {"zone": "UTC"},
+        {"tz": "localtime"},
+        {"tz": "posix/UTC"},
+        {"tz": "right/UTC"},
+        {"tz": ["UTC", "bad"]},
     ],
-    ids=["unknown", "offset", "relative-path", "absolute-path", "empty", "padded", "too-long", "nul", "unknown-param"],
+    ids=[
+        "unknown",
+        "offset",
+        "relative-path",
+        "absolute-path",
+        "empty",
+        "padded",
+        "too-long",
+        "nul",
+        "unknown-param",
+        "localtime",
+        "posix",
+        "right",
+        "repeated",
+    ],
 )
 def test_a_bad_summary_query_is_a_validation_error(alice, query):
     response = alice.get(SUMMARY, query_string=query)

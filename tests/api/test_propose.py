@@ -376,3 +376,31 @@ def test_a_255_character_idempotency_key_is_accepted(alice):
     response = alice.post(ACTIONS, json=VALID, headers={"Idempotency-Key": "k" * 255})
 
     assert response.status_code == HTTPStatus.CREATED
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1E999"])
+@pytest.mark.parametrize("route", ["propose", "mark-executed"])
+def test_a_number_too_large_for_a_double_is_malformed_json(alice, bob, route, number):
+    # Parsed naively it would become Infinity: not JSON, and refused by PostgreSQL's json type.
+    if route == "propose":
+        path = ACTIONS
+        raw = f'{{"action_type":"alert","target_ref":"x","reason":"r","payload":{{"a":{number}}}}}'
+    else:
+        action = alice.propose(action_type="throttle")
+        bob.post(f"{ACTIONS}/{action['id']}/approve", json={})
+        path = f"{ACTIONS}/{action['id']}/mark-executed"
+        raw = f'{{"outcome":{{"a":[{number}]}}}}'
+    response = bob.post(path, data=raw, content_type="application/json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.get_json()["error"]["code"] == "malformed_json"
+    listed = alice.get(ACTIONS)
+    assert "Infinity" not in listed.get_data(as_text=True)
+
+
+def test_the_payload_limit_counts_utf8_bytes_not_escapes(alice):
+    # 6 000 "é" are 12 000 UTF-8 bytes (well under 16 KiB) but 36 000 once \\u-escaped.
+    action = alice.propose(payload={"note": "é" * 6000})
+    assert action["payload"] == {"note": "é" * 6000}
+    too_large = alice.post(ACTIONS, json={**VALID, "payload": {"note": "é" * 8200}})
+    assert too_large.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "payload" in too_large.get_json()["error"]["details"]

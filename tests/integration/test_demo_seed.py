@@ -139,3 +139,31 @@ def test_each_demo_login_gets_a_fresh_workspace(app, clock):
     second, _ = seeded(clock)
     assert first.workspace.id != second.workspace.id
     assert first.operator.email != second.operator.email
+
+
+def test_a_failure_while_seeding_leaves_nothing_behind(app, clock, monkeypatch):
+    from sqlalchemy import func
+
+    from audittrail.models import Workspace
+    from audittrail.services.errors import InvalidTransition
+
+    calls = {"n": 0}
+    real_reject = actions.reject_action
+
+    def failing_reject(*args, **kwargs):
+        calls["n"] += 1
+        raise InvalidTransition("simulated failure half-way through the seed")
+
+    monkeypatch.setattr(actions, "reject_action", failing_reject)
+    try:
+        demo.create_demo_workspace(clock())
+    except InvalidTransition:
+        pass
+    else:
+        raise AssertionError("the simulated failure did not surface")
+    assert calls["n"] == 1
+    for model in (Workspace, User, DeploymentAction, AuditEvent):
+        assert db.session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
+    monkeypatch.setattr(actions, "reject_action", real_reject)
+    created, rows = seeded(clock)
+    assert len(rows) == 10 and audit.verify_chain(created.workspace.id) is None
