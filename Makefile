@@ -62,7 +62,7 @@ bench: install
 	$(BIN)/python -m bench.run
 
 fuzz: install
-	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/unit/test_state_machine_properties.py
+	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/property/test_state_machine.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis e2e/artifacts

@@ -33,6 +33,7 @@ from audittrail.extensions import db
 from audittrail.models import GENESIS_HASH
 from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
+from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
 from audittrail.services import actions
 from audittrail.services import api_keys
 from audittrail.services import users
@@ -238,8 +239,22 @@ def grow_to(world: BenchWorld, target: int, now: datetime, rng: random.Random) -
             inserted += len(batch)
     finally:
         _create_indexes(dropped)
+    recount_status_counters(world.workspace_id)
     analyze()
     return inserted, time.perf_counter() - started
+
+
+def recount_status_counters(workspace_id: str) -> None:
+    """Bulk inserts bypass the service, so set the workspace's per-status counters as migration 0002 does."""
+    for status, column in STATUS_COUNTER_COLUMNS.items():
+        db.session.execute(
+            text(
+                f"UPDATE workspaces SET {column} = (SELECT count(*) FROM deployment_actions "
+                "WHERE workspace_id = :workspace AND status = :status) WHERE id = :workspace"
+            ),
+            {"workspace": workspace_id, "status": status},
+        )
+    db.session.commit()
 
 
 def _drop_secondary_indexes() -> list[str]:

@@ -58,7 +58,7 @@ class DeploymentAction(db.Model):
     rejected_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     executed_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
-    proposed_by: Mapped[User] = relationship(foreign_keys=[proposed_by_id], lazy="joined")
-    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="joined")
-    rejected_by: Mapped[User | None] = relationship(foreign_keys=[rejected_by_id], lazy="joined")
-    executed_by: Mapped[User | None] = relationship(foreign_keys=[executed_by_id], lazy="joined")
+    proposed_by: Mapped[User] = relationship(foreign_keys=[proposed_by_id], lazy="selectin")
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="selectin")
+    rejected_by: Mapped[User | None] = relationship(foreign_keys=[rejected_by_id], lazy="selectin")
+    executed_by: Mapped[User | None] = relationship(foreign_keys=[executed_by_id], lazy="selectin")

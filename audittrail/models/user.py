@@ -26,4 +26,4 @@ class User(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    workspace: Mapped[Workspace] = relationship(lazy="joined")
+    workspace: Mapped[Workspace] = relationship(lazy="select")

@@ -14,6 +14,15 @@ from audittrail.models.types import new_id
 GENESIS_HASH = "0" * 64
 
 
+STATUS_COUNTER_COLUMNS = {
+    "proposed": "actions_proposed",
+    "approved": "actions_approved",
+    "rejected": "actions_rejected",
+    "executed": "actions_executed",
+    "expired": "actions_expired",
+}
+
+
 class Workspace(db.Model):
     """The tenant. Also holds the head of its audit chain, so appends serialize on this row."""
 
@@ -24,3 +33,10 @@ class Workspace(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     audit_head_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH, server_default=GENESIS_HASH)
+    # Actions per status, moved in the same UPDATE that appends each event (so in the same
+    # transaction as the change): the summary reads them instead of counting every row.
+    actions_proposed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    actions_approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    actions_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    actions_executed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    actions_expired: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -14,6 +14,7 @@ from audittrail.extensions import db
 from audittrail.models import GENESIS_HASH
 from audittrail.models import AuditEvent
 from audittrail.models import Workspace
+from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
 from audittrail.services.actors import Actor
 
 
@@ -60,17 +61,35 @@ def event_hash(
     return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
 
 
-def append_event(*, workspace_id: str, action_id: str, type: str, actor: Actor, at: datetime, data: dict) -> AuditEvent:
+def append_event(
+    *,
+    workspace_id: str,
+    action_id: str,
+    type: str,
+    actor: Actor,
+    at: datetime,
+    data: dict,
+    status_from: str | None = None,
+    status_to: str | None = None,
+) -> AuditEvent:
     """Append one event to the workspace chain inside the caller's transaction (no commit).
 
     The workspace row is the chain head: bumping its sequence with UPDATE … RETURNING
     serializes appends per workspace on PostgreSQL (row lock) and on SQLite (write lock).
     Call it after the transaction's first write so the lock order is action, then workspace.
+    `status_from`/`status_to` move the workspace's per-status counters in the same statement.
     """
+    values = {"audit_seq": Workspace.audit_seq + 1}
+    if status_from is not None:
+        column = STATUS_COUNTER_COLUMNS[status_from]
+        values[column] = getattr(Workspace, column) - 1
+    if status_to is not None:
+        column = STATUS_COUNTER_COLUMNS[status_to]
+        values[column] = getattr(Workspace, column) + 1
     row = db.session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id)
-        .values(audit_seq=Workspace.audit_seq + 1)
+        .values(**values)
         .returning(Workspace.audit_seq, Workspace.audit_head_hash)
         .execution_options(synchronize_session=False)
     ).one()

@@ -217,3 +217,24 @@ def test_verify_chain_is_not_fooled_by_a_workspace_already_in_the_session(app, c
         approve(team.bob_actor, db.session.get(DeploymentAction, action.id), clock())
         db.session.remove()
     assert audit.verify_chain() is None
+
+
+def test_workspace_status_counters_equal_the_rows(app, clock):
+    from sqlalchemy import func
+
+    from audittrail.models import Workspace
+    from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
+
+    teams = busy_workspace(clock)
+    for team in teams:
+        rows = dict(
+            db.session.execute(
+                select(DeploymentAction.status, func.count())
+                .where(DeploymentAction.workspace_id == team.workspace.id)
+                .group_by(DeploymentAction.status)
+            ).all()
+        )
+        workspace = db.session.get(Workspace, team.workspace.id, populate_existing=True)
+        counters = {status: getattr(workspace, column) for status, column in STATUS_COUNTER_COLUMNS.items()}
+        assert counters == {status: rows.get(status, 0) for status in STATUS_COUNTER_COLUMNS}
+        assert len(rows) >= 3  # several statuses at once, so a swapped counter would show
