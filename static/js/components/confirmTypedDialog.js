@@ -15,7 +15,7 @@
 //   fallbackFocus,          optional () => element to focus on close if the opener is gone
 // })
 
-import { restoreFocus } from '../lib/focus.js';
+import { dialogBehaviour } from '../lib/dialog.js';
 
 const DEFAULTS = {
   title: 'Confirm',
@@ -32,6 +32,7 @@ const DEFAULTS = {
 
 export default function confirmTypedDialog() {
   return {
+    ...dialogBehaviour,
     open: false,
     options: { ...DEFAULTS },
     typed: '',
@@ -119,39 +120,11 @@ export default function confirmTypedDialog() {
 
     async confirm() {
       if (!this.canConfirm) return;
-      this.busy = true;
-      this.error = '';
-      let result;
-      try {
-        result = await this.options.onConfirm({ typed: this.typed, reason: this.reason.trim() });
-      } finally {
-        this.busy = false;
-      }
-      if (result && !result.ok && result.keepOpen) {
-        this.error = result.message;
-        return;
-      }
-      this.close();
-    },
-
-    cancel() {
-      if (!this.busy) this.close();
-    },
-
-    /** Escape closes the dialog wherever focus is (the trap may not hold it yet). */
-    onEscape(event) {
-      if (!this.open || event.defaultPrevented) return;
-      event.preventDefault();
-      this.cancel();
+      await this.settle(() => this.options.onConfirm({ typed: this.typed, reason: this.reason.trim() }));
     },
 
     close() {
-      this.open = false;
-      this.$store.ui.dialogOpen = false;
-      const opener = this.opener;
-      const fallback = this.options.fallbackFocus;
-      this.opener = null;
-      this.$nextTick(() => restoreFocus(opener, fallback()));
+      this.closeAndRestoreFocus(this.options.fallbackFocus);
     },
   };
 }

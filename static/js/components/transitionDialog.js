@@ -3,7 +3,7 @@
 // Opened by `transition-requested` {action, transition} from a row button.
 
 import { rowOf } from '../lib/focus.js';
-import { restoreFocus } from '../lib/focus.js';
+import { dialogBehaviour } from '../lib/dialog.js';
 
 const COPY = {
   approve: {
@@ -43,6 +43,7 @@ export function parseOutcome(text) {
 
 export default function transitionDialog() {
   return {
+    ...dialogBehaviour,
     open: false,
     action: null,
     transition: 'approve',
@@ -137,39 +138,12 @@ export default function transitionDialog() {
 
     async submit() {
       if (this.submitDisabled) return;
-      this.busy = true;
-      this.error = '';
-      let result;
-      try {
-        result = await this.$store.queue.perform(this.action, this.transition, this.body());
-      } finally {
-        this.busy = false;
-      }
-      if (!result.ok && result.keepOpen) {
-        this.error = result.message;
-        return;
-      }
-      this.close();
-    },
-
-    cancel() {
-      if (!this.busy) this.close();
-    },
-
-    /** Escape closes the dialog wherever focus is (the trap may not hold it yet). */
-    onEscape(event) {
-      if (!this.open || event.defaultPrevented) return;
-      event.preventDefault();
-      this.cancel();
+      await this.settle(() => this.$store.queue.perform(this.action, this.transition, this.body()));
     },
 
     close() {
-      this.open = false;
-      this.$store.ui.dialogOpen = false;
-      const opener = this.opener;
       const actionId = this.action ? this.action.id : null;
-      this.opener = null;
-      this.$nextTick(() => restoreFocus(opener, rowOf(actionId)));
+      this.closeAndRestoreFocus(() => rowOf(actionId));
     },
   };
 }
