@@ -311,6 +311,9 @@ def main(argv=None) -> int:
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     paths = write_reports(results, RESULTS)
+    markdown = next((path for path in paths if path.suffix == ".md"), None)
+    if markdown is not None:
+        print("\n" + markdown.read_text(), flush=True)
     log(f"done in {results['total_seconds']:.0f} s: {', '.join(str(p.relative_to(ROOT)) for p in paths)}")
     return 0
 
