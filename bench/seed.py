@@ -29,6 +29,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 
+from audittrail.domain import TIER_BY_ACTION_TYPE
 from audittrail.extensions import db
 from audittrail.models import GENESIS_HASH
 from audittrail.models import DeploymentAction
@@ -44,17 +45,8 @@ SPAN = timedelta(days=180)
 DETAIL_SAMPLE = 200
 CHUNK = 50_000
 
-TYPES = {
-    "alert": 1,
-    "tag_trace": 1,
-    "create_incident": 1,
-    "throttle": 2,
-    "switch_model": 2,
-    "disable_flag": 2,
-    "kill_run": 3,
-    "rollback_deploy": 3,
-    "scale_down": 3,
-}
+# The tier of each type comes from the domain, so the benchmark's rows are ones the rules allow.
+TYPES = {action_type.value: tier for action_type, tier in TIER_BY_ACTION_TYPE.items()}
 TYPE_NAMES = list(TYPES)
 REASONS = [
     "Cost spike: token spend 3.2x the 7-day baseline on the summarizer fleet",

@@ -177,25 +177,33 @@ def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
     return None
 
 
+HASHED_FIELDS = (
+    "prev_hash",
+    "workspace_id",
+    "seq",
+    "action_id",
+    "type",
+    "actor_kind",
+    "actor_user_id",
+    "actor_api_key_id",
+    "actor_name",
+    "at",
+    "request_id",
+    "data",
+)
+
+
+def hashed_fields(event: AuditEvent) -> dict:
+    """The stored values event_hash covers, read back from an event row."""
+    return {name: getattr(event, name) for name in HASHED_FIELDS}
+
+
 def _check_event(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | None:
     if event.seq != expected_seq:
         return f"sequence gap: expected seq {expected_seq}, found {event.seq}"
     if event.prev_hash != prev_hash:
         return "prev_hash does not match the previous event's hash (reordered or removed)"
-    recomputed = event_hash(
-        prev_hash=event.prev_hash,
-        workspace_id=event.workspace_id,
-        seq=event.seq,
-        action_id=event.action_id,
-        type=event.type,
-        actor_kind=event.actor_kind,
-        actor_user_id=event.actor_user_id,
-        actor_api_key_id=event.actor_api_key_id,
-        actor_name=event.actor_name,
-        at=event.at,
-        request_id=event.request_id,
-        data=event.data,
-    )
+    recomputed = event_hash(**hashed_fields(event))
     if recomputed != event.hash:
         return "hash does not match the event's content (edited)"
     return None
