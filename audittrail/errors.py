@@ -86,7 +86,7 @@ def register_error_handlers(app: Flask) -> None:
             headers["Retry-After"] = str(retry_after)
             return error_response(
                 code,
-                f"Too many state-changing requests; try again in {retry_after} s.",
+                f"Too many {_limited_kind()} requests; try again in {retry_after} s.",
                 {"retry_after": retry_after, "limit": str(getattr(error, "description", ""))},
                 headers,
             )
@@ -114,6 +114,13 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(error: Exception):
         log.exception("unexpected error (request %s)", g.get("request_id"))
         return error_response("internal_error", "Unexpected error; it has been logged with the request id.")
+
+
+def _limited_kind() -> str:
+    # Two buckets can answer 429: logins (per address) and the state transitions (per client).
+    from flask import request
+
+    return "sign-in" if request.path.startswith("/api/v1/auth/") else "state-changing"
 
 
 def _retry_after_seconds() -> int:

@@ -70,6 +70,7 @@ def _assert_rate_limited(response) -> None:
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert error_code(response) == "rate_limited"
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.get_json()["error"]["message"].startswith("Too many state-changing requests")
     assert response.headers["X-RateLimit-Limit"] == str(TRANSITION_LIMIT)
     assert response.headers["X-RateLimit-Remaining"] == "0"
     assert int(response.headers["X-RateLimit-Reset"]) > 0
@@ -163,6 +164,7 @@ def test_demo_login_and_login_share_one_bucket_per_address(client, team):
         assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
         assert error_code(refused) == "rate_limited"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.get_json()["error"]["message"].startswith("Too many sign-in requests")
     assert elsewhere.status_code == HTTPStatus.OK
 
 
