@@ -6,10 +6,15 @@ import { api } from '../lib/api.js';
 import { rowOf } from '../lib/focus.js';
 import { restoreFocus } from '../lib/focus.js';
 import { absoluteTime } from '../lib/format.js';
+import { approvalProgress } from '../lib/format.js';
+import { approvalsRequired } from '../lib/format.js';
 import { duration } from '../lib/format.js';
+import { eventLabel } from '../lib/format.js';
+import { hasApprovalProgress } from '../lib/format.js';
 import { modeLabel } from '../lib/format.js';
 import { prettyJson } from '../lib/format.js';
 import { relativeTime } from '../lib/format.js';
+import { rolesPhrase } from '../lib/format.js';
 import { statusLabel } from '../lib/format.js';
 import { describeError } from '../lib/messages.js';
 
@@ -204,6 +209,48 @@ export default function actionDrawer() {
       }));
     },
 
+    /** Several approvals needed, or some in: the Approvals section shows. */
+    get showsApprovals() {
+      return hasApprovalProgress(this.action);
+    },
+
+    get approvalProgress() {
+      return this.action ? approvalProgress(this.action) : '';
+    },
+
+    /** The approvals so far, oldest first, ready to show. */
+    get approvals() {
+      const approvals = this.action && Array.isArray(this.action.approvals) ? this.action.approvals : [];
+      return approvals.map((approval, index) => ({
+        key: `${index}-${approval.at}`,
+        name: approval.user ? approval.user.name : '—',
+        at: approval.at,
+        absolute: absoluteTime(approval.at),
+        relative: relativeTime(approval.at, this.$store.ui.now),
+        note: approval.note || '',
+        hasNote: Boolean(approval.note),
+      }));
+    },
+
+    get hasApprovals() {
+      return this.approvals.length > 0;
+    },
+
+    /** "2 approvals from Operator, Approver or Admin; self-approval not allowed." (fixed at proposal) */
+    get policyRule() {
+      const policy = this.action && this.action.policy;
+      if (!policy) return '';
+      const required = approvalsRequired(this.action);
+      const who = rolesPhrase(policy.approver_roles);
+      const count = required === 1 ? '1 approval' : `${required} approvals`;
+      const self = policy.allow_self_approval ? 'self-approval allowed' : 'self-approval not allowed';
+      return who ? `${count} from ${who}; ${self}.` : `${count}; ${self}.`;
+    },
+
+    get hasPolicyRule() {
+      return this.policyRule !== '';
+    },
+
     get events() {
       return this.action && this.action.events ? this.action.events : [];
     },
@@ -213,7 +260,7 @@ export default function actionDrawer() {
     },
 
     eventTitle(event) {
-      return statusLabel(event.type);
+      return eventLabel(event.type);
     },
 
     eventClass(event) {

@@ -4,6 +4,9 @@
 
 import { rowOf } from '../lib/focus.js';
 import { absoluteTime } from '../lib/format.js';
+import { approvalProgress } from '../lib/format.js';
+import { approverNames } from '../lib/format.js';
+import { hasApprovalProgress } from '../lib/format.js';
 import { modeLabel } from '../lib/format.js';
 import { relativeTime } from '../lib/format.js';
 import { statusLabel } from '../lib/format.js';
@@ -97,7 +100,30 @@ export default function actionsTable() {
     },
 
     rowLabel(action) {
-      return `${action.action_type} on ${action.target_ref}, ${statusLabel(action.status)}. Press Enter for details.`;
+      const progress = this.showsApprovals(action) ? `, ${approvalProgress(action)}` : '';
+      return `${action.action_type} on ${action.target_ref}, ${statusLabel(action.status)}${progress}. Press Enter for details.`;
+    },
+
+    /** A proposed row that needs several approvals, or has some already: "1 of 2 approvals". */
+    showsApprovals(action) {
+      return action.status === 'proposed' && hasApprovalProgress(action);
+    },
+
+    approvalProgress(action) {
+      return approvalProgress(action);
+    },
+
+    approverNames(action) {
+      return approverNames(action);
+    },
+
+    hasApproverNames(action) {
+      return this.showsApprovals(action) && approverNames(action) !== '';
+    },
+
+    approversTitle(action) {
+      const names = approverNames(action);
+      return names ? `Approved so far by ${names}` : 'No approval yet';
     },
 
     tierLabel(action) {

@@ -112,3 +112,81 @@ export function modeLabel(mode) {
 export function transitionLabel(transition) {
   return TRANSITION_LABELS[transition] || transition;
 }
+
+// ---- members and the approval policy (contract extension: policy.md)
+
+/** The roles, weakest first. */
+export const ROLES = ['viewer', 'operator', 'approver', 'admin'];
+
+/** The roles a policy may name as approvers. */
+export const APPROVER_ROLES = ['operator', 'approver', 'admin'];
+
+export const ROLE_LABELS = {
+  viewer: 'Viewer',
+  operator: 'Operator',
+  approver: 'Approver',
+  admin: 'Admin',
+};
+
+export const KIND_LABELS = {
+  human: 'Person',
+  agent: 'Agent',
+};
+
+export function roleLabel(role) {
+  return role ? ROLE_LABELS[role] || role : '';
+}
+
+export function kindLabel(kind) {
+  return KIND_LABELS[kind] || kind || '';
+}
+
+/** "Operator, Approver or Admin". */
+export function listOfWords(words, conjunction = 'or') {
+  if (words.length <= 1) return words.join('');
+  return `${words.slice(0, -1).join(', ')} ${conjunction} ${words[words.length - 1]}`;
+}
+
+/** "Approver or Admin" for a list of role names. */
+export function rolesPhrase(roles, conjunction = 'or') {
+  return listOfWords((roles || []).map(roleLabel), conjunction);
+}
+
+// Timeline labels: the statuses, plus the events that are not a status.
+export const EVENT_LABELS = {
+  ...STATUS_LABELS,
+  approval_recorded: 'Approval recorded',
+};
+
+export function eventLabel(type) {
+  return EVENT_LABELS[type] || type;
+}
+
+/** How many approvals an action needs (1 for a representation without the field). */
+export function approvalsRequired(action) {
+  return action && Number.isInteger(action.approvals_required) ? action.approvals_required : 1;
+}
+
+/** How many distinct people have approved it so far. */
+export function approvalsReceived(action) {
+  if (!action) return 0;
+  if (Number.isInteger(action.approvals_received)) return action.approvals_received;
+  return Array.isArray(action.approvals) ? action.approvals.length : 0;
+}
+
+/** Whether approvals are worth showing: more than one is needed, or some are already in. */
+export function hasApprovalProgress(action) {
+  return approvalsRequired(action) > 1 || approvalsReceived(action) > 0;
+}
+
+/** "1 of 2 approvals". */
+export function approvalProgress(action) {
+  const required = approvalsRequired(action);
+  return `${approvalsReceived(action)} of ${required} ${required === 1 ? 'approval' : 'approvals'}`;
+}
+
+/** "Sam Okafor, Demo Operator": who has approved, oldest first. */
+export function approverNames(action) {
+  const approvals = action && Array.isArray(action.approvals) ? action.approvals : [];
+  return approvals.map((approval) => (approval.user ? approval.user.name : '—')).join(', ');
+}

@@ -5,6 +5,7 @@
 import Alpine from '../../vendor/alpinejs-csp.esm.js';
 import { api } from '../lib/api.js';
 import { TRANSITION_DONE_LABELS } from '../lib/format.js';
+import { approvalProgress } from '../lib/format.js';
 import { relativeTime } from '../lib/format.js';
 import { describeError } from '../lib/messages.js';
 import { describeTransitionError } from '../lib/messages.js';
@@ -23,8 +24,8 @@ const FIXABLE_IN_DIALOG = new Set([
   'rate_limited',
   'network',
 ]);
-// Errors meaning the row changed under us: show its current state.
-const RELOAD_ROW = new Set(['expired', 'invalid_transition']);
+// Errors meaning the row changed under us (or our role did): show its current state.
+const RELOAD_ROW = new Set(['expired', 'invalid_transition', 'already_approved', 'forbidden']);
 
 function actionUrl(id) {
   return `/api/v1/deployments/actions/${encodeURIComponent(id)}`;
@@ -33,6 +34,16 @@ function actionUrl(id) {
 function withoutEvents(action) {
   const { events, ...row } = action;
   return row;
+}
+
+/** What the status region says after a transition succeeded. */
+function doneMessage(transition, updated) {
+  const subject = `${updated.action_type} on ${updated.target_ref}`;
+  // An approval before the N-th leaves the action proposed: say where the count is.
+  if (transition === 'approve' && updated.status === 'proposed') {
+    return `Approval recorded (${approvalProgress(updated)}): ${subject}.`;
+  }
+  return `${TRANSITION_DONE_LABELS[transition]}: ${subject}.`;
 }
 
 export function queueStore() {
@@ -147,7 +158,7 @@ export function queueStore() {
         const updated = await api.post(`${actionUrl(action.id)}/${transition}`, body);
         this.replace(updated);
         notices.dismissError();
-        notices.say(`${TRANSITION_DONE_LABELS[transition]}: ${updated.action_type} on ${updated.target_ref}.`);
+        notices.say(doneMessage(transition, updated));
         this.refreshSummary();
         return { ok: true, action: updated };
       } catch (error) {
