@@ -1,4 +1,4 @@
-"""The HTML shell: /login, /deployments, the page's static files and Alpine from node_modules.
+"""The HTML shell: /login, /deployments, /settings, the page's static files and Alpine from node_modules.
 
 The page is plain HTML rendered once; everything it shows comes from /api/v1 through
 static/js. Templates and static files are the app's (create_app points it at the project's
@@ -75,6 +75,14 @@ def deployments():
     if not _has_session_cookie():
         return redirect(url_for("web.login"))
     return render_template("deployments.html")
+
+
+@bp.get("/settings")
+def settings():
+    """Members, roles and the approval policy; without a session cookie, the login page."""
+    if not _has_session_cookie():
+        return redirect(url_for("web.login"))
+    return render_template("settings.html")
 
 
 @bp.get("/static/vendor/<path:filename>")

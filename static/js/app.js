@@ -8,11 +8,16 @@ import actionsTable from './components/actionsTable.js';
 import confirmTypedDialog from './components/confirmTypedDialog.js';
 import kpiStrip from './components/kpiStrip.js';
 import loginForm from './components/loginForm.js';
+import membersTable from './components/membersTable.js';
+import policyForm from './components/policyForm.js';
 import sessionBar from './components/sessionBar.js';
 import statusTabs from './components/statusTabs.js';
 import transitionDialog from './components/transitionDialog.js';
+import { membersStore } from './stores/members.js';
 import { noticesStore } from './stores/notices.js';
+import { policyStore } from './stores/policy.js';
 import { queueStore } from './stores/queue.js';
+import { sessionStore } from './stores/session.js';
 import { summaryStore } from './stores/summary.js';
 import { CLOCK_TICK_MS } from './stores/ui.js';
 import { uiStore } from './stores/ui.js';
@@ -23,6 +28,9 @@ Alpine.store('notices', noticesStore());
 Alpine.store('ui', uiStore());
 Alpine.store('summary', summaryStore());
 Alpine.store('queue', queueStore());
+Alpine.store('session', sessionStore());
+Alpine.store('members', membersStore());
+Alpine.store('policy', policyStore());
 
 Alpine.data('sessionBar', sessionBar);
 Alpine.data('kpiStrip', kpiStrip);
@@ -32,6 +40,8 @@ Alpine.data('actionDrawer', actionDrawer);
 Alpine.data('transitionDialog', transitionDialog);
 Alpine.data('confirmTypedDialog', confirmTypedDialog);
 Alpine.data('loginForm', loginForm);
+Alpine.data('membersTable', membersTable);
+Alpine.data('policyForm', policyForm);
 
 Alpine.start();
 

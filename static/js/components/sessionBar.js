@@ -1,39 +1,45 @@
-// The top bar: who is signed in, in which workspace, and signing out.
+// The top bar: who is signed in, in which workspace, and signing out. The session itself
+// lives in the `session` store, which the settings page reads for the capabilities.
 
 import { LOGIN_PATH } from '../lib/api.js';
 import { api } from '../lib/api.js';
+import { roleLabel } from '../lib/format.js';
 import { describeError } from '../lib/messages.js';
 
 export default function sessionBar() {
   return {
-    user: null,
-    workspace: null,
     signingOut: false,
 
     async init() {
       try {
-        const me = await api.get('/api/v1/auth/me');
-        this.user = me.user;
-        this.workspace = me.workspace;
+        await this.$store.session.load();
       } catch (error) {
         this.$store.notices.fail(describeError(error));
       }
     },
 
     get isKnown() {
-      return this.user !== null;
+      return this.$store.session.isKnown;
     },
 
     get userName() {
-      return this.user ? this.user.name : '';
+      return this.isKnown ? this.$store.session.user.name : '';
     },
 
     get userEmail() {
-      return this.user ? this.user.email : '';
+      return this.isKnown ? this.$store.session.user.email : '';
+    },
+
+    get userRole() {
+      return this.isKnown ? roleLabel(this.$store.session.user.role) : '';
+    },
+
+    get hasRole() {
+      return this.userRole !== '';
     },
 
     get workspaceName() {
-      return this.workspace ? this.workspace.name : '';
+      return this.$store.session.workspace ? this.$store.session.workspace.name : '';
     },
 
     async signOut() {

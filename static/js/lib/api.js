@@ -93,5 +93,7 @@ export async function request(method, path, { body, redirectOnUnauthorized = tru
 export const api = {
   get: (path, options) => request('GET', path, options),
   post: (path, body = {}, options = {}) => request('POST', path, { ...options, body }),
+  put: (path, body, options = {}) => request('PUT', path, { ...options, body }),
+  patch: (path, body, options = {}) => request('PATCH', path, { ...options, body }),
   delete: (path, options) => request('DELETE', path, options),
 };
