@@ -104,9 +104,12 @@ export default function actionsTable() {
       return `${action.action_type} on ${action.target_ref}, ${statusLabel(action.status)}${progress}. Press Enter for details.`;
     },
 
-    /** A proposed row that needs several approvals, or has some already: "1 of 2 approvals". */
+    /**
+     * A proposed row that needs several approvals, or has some already: "1 of 2 approvals".
+     * Not on a dry run: it is never approved, so a count would promise what cannot happen.
+     */
     showsApprovals(action) {
-      return action.status === 'proposed' && hasApprovalProgress(action);
+      return action.status === 'proposed' && action.mode !== 'dry_run' && hasApprovalProgress(action);
     },
 
     approvalProgress(action) {

@@ -100,7 +100,7 @@ export function describeMemberError(error, member) {
 export function describePolicyError(error) {
   switch (error.code) {
     case 'validation_error':
-      return 'The policy was not saved: correct the fields marked below.';
+      return 'The policy was not saved: correct the marked fields.';
     case 'forbidden': {
       const roles = requiredRoles(error);
       return roles ? `Only ${roles} may change the approval policy.` : `You may not change the policy. ${error.message}`;
