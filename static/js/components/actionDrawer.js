@@ -209,9 +209,9 @@ export default function actionDrawer() {
       }));
     },
 
-    /** Several approvals needed, or some in: the Approvals section shows. */
+    /** Several approvals needed, or some in: the Approvals section shows (as in the row, never on a dry run). */
     get showsApprovals() {
-      return hasApprovalProgress(this.action);
+      return hasApprovalProgress(this.action) && this.action.mode !== 'dry_run';
     },
 
     get approvalProgress() {

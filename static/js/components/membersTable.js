@@ -100,8 +100,9 @@ export default function membersTable() {
       return this.$store.members.savingId === member.id;
     },
 
-    isLocked(member) {
-      return this.$store.members.savingId !== null || this.isSaving(member);
+    /** One role change at a time: every select waits while one is saved. */
+    get isLocked() {
+      return this.$store.members.savingId !== null;
     },
 
     /** Save the role picked in the row's <select>; on a refusal the select shows the server's role again. */
@@ -114,8 +115,14 @@ export default function membersTable() {
       if (result.ok) {
         notices.dismissError();
         notices.say(`${result.member.name} is now ${roleLabel(result.member.role)}.`);
-        // Your own role changed: what you may do here changed with it.
-        if (this.isYou(result.member)) this.$store.session.load().catch(() => {});
+        // Your own role changed: what you may do here changed with it. If the selects go,
+        // focus goes to the section rather than to the top of the page.
+        if (this.isYou(result.member)) {
+          await this.$store.session.load().catch(() => {});
+          this.$nextTick(() => {
+            if (!this.canEdit) this.$root.focus();
+          });
+        }
         return;
       }
       const current = this.$store.members.items.find((item) => item.id === member.id);
