@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from functools import wraps
 
+from flask import after_this_request
 from flask import current_app
 from flask import g
 from flask import has_request_context
@@ -16,7 +18,11 @@ from flask_jwt_extended import verify_jwt_in_request
 from flask_jwt_extended.exceptions import CSRFError
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
+from sqlalchemy.exc import SQLAlchemyError
 
+from audittrail.domain import Capability
+from audittrail.domain import capability_refusal
+from audittrail.domain import permission_refusal
 from audittrail.extensions import jwt
 from audittrail.models import ApiKey
 from audittrail.models import User
@@ -29,6 +35,9 @@ from audittrail.services.errors import CsrfFailed
 from audittrail.services.errors import Forbidden
 from audittrail.services.errors import ServiceError
 from audittrail.services.errors import Unauthorized
+from audittrail.services.errors import error_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,11 @@ def _resolve() -> Principal:
     if api_key_secret is None and api_keys.looks_like_api_key(bearer):
         api_key_secret = bearer
     if api_key_secret is not None:
-        key = api_keys.authenticate_api_key(api_key_secret.strip(), now())
+        key = api_keys.authenticate_api_key(api_key_secret.strip())
         if key is None:
             raise Unauthorized("Unknown or revoked API key.")
+        if api_keys.needs_use_recorded(key, now()):
+            _record_key_use_after_this_request(key.id, now())
         return Principal(api_key_actor(key, g.get("request_id")), key.user, key)
     try:
         verify_jwt_in_request()
@@ -91,6 +102,22 @@ def _resolve() -> Principal:
     if user is None:
         raise Unauthorized("This account no longer exists.")
     return Principal(user_actor(user, g.get("request_id")), user)
+
+
+def _record_key_use_after_this_request(key_id: str, moment: datetime) -> None:
+    """Move the key's `last_used_at` once the request is answered, in a unit of work of its own.
+
+    Authentication also runs as the limiter's key function, before the view: writing there would
+    commit behind the caller's back. A hint may be lost (the database is down): never an error.
+    """
+
+    @after_this_request
+    def record(response):
+        try:
+            api_keys.record_use(key_id, moment)
+        except SQLAlchemyError:
+            log.warning("could not record the use of API key %s", key_id)
+        return response
 
 
 # Cached in the WSGI environ, which lives exactly as long as one request. Not on `g`: `g` belongs
@@ -112,17 +139,23 @@ def current_principal() -> Principal:
     return principal
 
 
-def require_auth(scope: str | None = None, jwt_only: bool = False):
-    """Authenticate the caller; refuse a missing scope (403) or an API key where a JWT is needed."""
+def require_auth(scope: str | None = None, jwt_only: bool = False, capability: Capability | None = None):
+    """Authenticate the caller, then refuse (403) an API key where a JWT is needed, a missing scope,
+    or a role without the capability the scope (or `capability`) stands for: all before the body.
+    """
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             principal = current_principal()
             if jwt_only and principal.via_api_key:
-                raise Forbidden("API keys are managed with a user's JWT, not with an API key.")
-            if scope is not None and not principal.actor.has_scope(scope):
-                raise Forbidden(f"This API key lacks the `{scope}` scope.", {"scope": scope})
+                raise Forbidden("This is done with a user's JWT, not with an API key.")
+            caller = principal.actor.caller
+            refusal = permission_refusal(caller, scope) if scope is not None else None
+            if refusal is None and capability is not None:
+                refusal = capability_refusal(caller, capability)
+            if refusal is not None:
+                raise error_for(refusal)
             return view(*args, **kwargs)
 
         return wrapper

@@ -9,14 +9,18 @@ from flask import Flask
 from sqlalchemy import select
 
 from audittrail.auth import _utcnow
+from audittrail.domain import Role
+from audittrail.domain import UserKind
 from audittrail.extensions import db
 from audittrail.models import User
 from audittrail.models import Workspace
-from audittrail.services import actions
 from audittrail.services import api_keys
 from audittrail.services import audit
+from audittrail.services import expiry
 from audittrail.services import users
+from audittrail.services.actors import system_actor
 from audittrail.services.errors import ServiceError
+from audittrail.services.unit_of_work import unit_of_work
 
 
 def register_commands(app: Flask) -> None:
@@ -37,22 +41,40 @@ def users_group():
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--workspace", "workspace_name", default=None, help="Name of a new workspace to create.")
 @click.option("--workspace-id", default=None, help="Id of an existing workspace to join.")
-def create_user(email, name, password, workspace_name, workspace_id):
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role]),
+    default=None,
+    help="Default: admin for the first member of a new workspace, operator when joining one.",
+)
+@click.option("--kind", type=click.Choice([kind.value for kind in UserKind]), default=UserKind.HUMAN.value)
+@click.option("--owner-email", default=None, help="The human who owns this agent (required with --kind agent).")
+def create_user(email, name, password, workspace_name, workspace_id, role, kind, owner_email):
     """Create a user (in a new workspace unless --workspace-id is given)."""
     now = _utcnow()
-    if workspace_id:
-        workspace = db.session.get(Workspace, workspace_id)
-        if workspace is None:
-            raise click.ClickException(f"no workspace {workspace_id}")
-    else:
-        workspace = users.create_workspace(workspace_name or f"{name}'s workspace", now)
+    if kind == UserKind.AGENT and not owner_email:
+        raise click.UsageError("--owner-email is required with --kind agent")
     try:
-        user = users.create_user(workspace, email, name, now, password=password)
+        with unit_of_work():
+            if workspace_id:
+                workspace = db.session.get(Workspace, workspace_id)
+                if workspace is None:
+                    raise click.ClickException(f"no workspace {workspace_id}")
+            else:
+                workspace = users.create_workspace(workspace_name or f"{name}'s workspace", now)
+            owner = None
+            if owner_email:
+                owner = db.session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
+                if owner is None:
+                    raise click.ClickException(f"no user {owner_email}")
+            # A new workspace's first member administers it: otherwise nobody could.
+            chosen_role = role or (Role.OPERATOR if workspace_id else Role.ADMIN)
+            user = users.create_user(
+                workspace, email, name, now, password=password, role=chosen_role, kind=kind, owner=owner
+            )
     except ServiceError as error:
-        db.session.rollback()
         raise click.ClickException(f"{error.message} {error.details}") from None
-    db.session.commit()
-    click.echo(f"created user {user.id} <{user.email}> in workspace {workspace.id}")
+    click.echo(f"created {user.role} {user.kind} {user.id} <{user.email}> in workspace {workspace.id}")
 
 
 @click.group("api-keys", help="Manage API keys.")
@@ -70,7 +92,9 @@ def create_api_key(email, name, scopes):
     if user is None:
         raise click.ClickException(f"no user {email}")
     try:
-        key, secret = api_keys.create_api_key(user, name, _utcnow(), list(scopes) or None)
+        key, secret = api_keys.create_api_key(
+            user, name, _utcnow(), list(scopes) or None, actor=system_actor(user.workspace_id, "cli")
+        )
     except ServiceError as error:
         raise click.ClickException(f"{error.message} {error.details}") from None
     click.echo(f"created {key.id} ({', '.join(key.scopes)}); the key, shown once:", err=True)
@@ -85,7 +109,7 @@ def deployments_group():
 @deployments_group.command("expire")
 def expire():
     """Expire every proposed action past its TTL (idempotent; safe from several hosts)."""
-    count = actions.expire_due(_utcnow(), request_id="cron-sweep")
+    count = expiry.expire_due(_utcnow(), request_id="cron-sweep")
     click.echo(f"expired {count} action(s)")
 
 

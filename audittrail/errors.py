@@ -28,6 +28,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "second_approver_required": HTTPStatus.FORBIDDEN,
     "confirmation_mismatch": HTTPStatus.BAD_REQUEST,
     "operator_reason_required": HTTPStatus.BAD_REQUEST,
+    "already_approved": HTTPStatus.CONFLICT,
+    "last_admin": HTTPStatus.CONFLICT,
     "idempotency_key_reused": HTTPStatus.UNPROCESSABLE_ENTITY,
     "rate_limited": HTTPStatus.TOO_MANY_REQUESTS,
     "method_not_allowed": HTTPStatus.METHOD_NOT_ALLOWED,

@@ -35,8 +35,8 @@ from audittrail.models import GENESIS_HASH
 from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
 from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
-from audittrail.services import actions
 from audittrail.services import api_keys
+from audittrail.services import querying
 from audittrail.services import users
 from audittrail.services.audit import canonical_json
 from audittrail.services.audit import event_hash
@@ -79,9 +79,9 @@ class BenchWorld:
 def create_world(now: datetime) -> BenchWorld:
     """One workspace, three members, and an all-scope API key for the operator."""
     workspace = users.create_workspace("Bench", now)
-    operator = users.create_user(workspace, "operator@bench.example.test", "Bench Operator", now)
+    operator = users.create_user(workspace, "operator@bench.example.test", "Bench Operator", now, role="admin")
     agent = users.create_user(workspace, "agent@bench.example.test", "Autopilot", now)
-    teammate = users.create_user(workspace, "teammate@bench.example.test", "Teammate", now)
+    teammate = users.create_user(workspace, "teammate@bench.example.test", "Teammate", now, role="approver")
     db.session.commit()
     _, secret = api_keys.create_api_key(operator, "bench", now)
     return BenchWorld(workspace.id, operator.id, agent.id, teammate.id, secret)
@@ -348,7 +348,7 @@ def deep_cursor(world: BenchWorld, depth: float = 0.9) -> str:
         .limit(1)
     ).one()
     db.session.commit()
-    return actions.encode_cursor(SimpleNamespace(proposed_at=row.proposed_at, id=row.id))
+    return querying.encode_cursor(SimpleNamespace(proposed_at=row.proposed_at, id=row.id))
 
 
 def approvable_ids(world: BenchWorld, now: datetime, limit: int) -> list[str]:

@@ -29,7 +29,9 @@ from audittrail.schemas import ActionRejectSchema
 from audittrail.schemas import ActionSchema
 from audittrail.schemas import SummaryQuerySchema
 from audittrail.schemas import SummarySchema
-from audittrail.services import actions
+from audittrail.services import deciding
+from audittrail.services import proposing
+from audittrail.services import querying
 
 _AUTH_ERRORS = ["unauthorized", "forbidden", "csrf_failed"]
 _TRANSITION_ERRORS = [
@@ -57,12 +59,12 @@ def _actor():
 
 def _dump(action, status=HTTPStatus.OK, with_events=False):
     schema = ActionDetailSchema() if with_events else ActionSchema()
-    return jsonify(schema.dump(actions.view(action, _actor(), now(), with_events=with_events))), status
+    return jsonify(schema.dump(querying.snapshot(action, _actor(), now(), with_events=with_events))), status
 
 
-def _policy() -> actions.ProposalPolicy:
+def _settings() -> proposing.ProposalSettings:
     config = current_app.config
-    return actions.ProposalPolicy(
+    return proposing.ProposalSettings(
         default_ttl_seconds=config["AUDITTRAIL_DEFAULT_TTL_SECONDS"],
         ttl_min_seconds=config["AUDITTRAIL_TTL_MIN_SECONDS"],
     )
@@ -79,16 +81,15 @@ def _policy() -> actions.ProposalPolicy:
 def list_actions(query):
     """List actions, newest first (`proposed_at` desc, then `id` desc), a page at a time."""
     status = query.get("status")
-    items, next_cursor = actions.list_actions(
+    items, next_cursor = querying.list_actions(
         _actor(),
         now(),
         status=None if status in (None, "", "all") else status,
         limit=query["limit"],
         cursor=query.get("cursor"),
     )
-    actor, moment = _actor(), now()
-    views = [actions.view(item, actor, moment) for item in items]
-    return jsonify(ActionListSchema().dump({"items": views, "next_cursor": next_cursor}))
+    seen = querying.snapshots(items, _actor(), now())
+    return jsonify(ActionListSchema().dump({"items": seen, "next_cursor": next_cursor}))
 
 
 @bp.post("/deployments/actions")
@@ -113,21 +114,21 @@ def propose_action(body):
                 "The Idempotency-Key header must be 1–255 printable characters.",
                 {"Idempotency-Key": ["Must be 1–255 printable characters."]},
             )
-        idempotency = actions.IdempotencyRequest(
+        idempotency = proposing.IdempotencyRequest(
             client=idempotency_client(),
             key=key,
-            fingerprint=actions.request_fingerprint(json_body()),
+            fingerprint=proposing.request_fingerprint(json_body()),
         )
     actor, moment = _actor(), now()
 
     def render(action):
-        return json.dumps(ActionSchema().dump(actions.view(action, actor, moment)))
+        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment)))
 
-    result = actions.propose_action(
+    result = proposing.propose_action(
         actor,
-        actions.Proposal(**body),
+        proposing.Proposal(**body),
         moment,
-        policy=_policy(),
+        settings=_settings(),
         idempotency=idempotency,
         render=render,
     )
@@ -151,7 +152,7 @@ def propose_action(body):
 )
 def get_action(action_id):
     """One action with its audit events."""
-    return _dump(actions.get_action(_actor(), action_id, now()), with_events=True)
+    return _dump(querying.get_action(_actor(), action_id, now()), with_events=True)
 
 
 @bp.post("/deployments/actions/<action_id>/approve")
@@ -161,12 +162,18 @@ def get_action(action_id):
     body=ActionApproveSchema,
     body_optional=True,
     responses={200: ActionSchema},
-    errors=[*_TRANSITION_ERRORS, "second_approver_required", "confirmation_mismatch", "operator_reason_required"],
+    errors=[
+        *_TRANSITION_ERRORS,
+        "second_approver_required",
+        "already_approved",
+        "confirmation_mismatch",
+        "operator_reason_required",
+    ],
     tags=["deployments"],
 )
 def approve_action(action_id, body):
-    """Approve a proposed action (tier 3: `confirmation` and `note` required, by another person)."""
-    action = actions.approve_action(
+    """Record your approval; the N-th the policy asks for approves the action (tier 3: `confirmation` and `note`)."""
+    action = deciding.approve_action(
         _actor(), action_id, now(), note=body.get("note"), confirmation=body.get("confirmation")
     )
     return _dump(action)
@@ -183,8 +190,8 @@ def approve_action(action_id, body):
     tags=["deployments"],
 )
 def reject_action(action_id, body):
-    """Reject a proposed or approved action."""
-    return _dump(actions.reject_action(_actor(), action_id, now(), note=body.get("note")))
+    """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer."""
+    return _dump(deciding.reject_action(_actor(), action_id, now(), note=body.get("note")))
 
 
 @bp.post("/deployments/actions/<action_id>/mark-executed")
@@ -199,7 +206,7 @@ def reject_action(action_id, body):
 )
 def mark_executed(action_id, body):
     """Record that the external runner executed an approved action."""
-    return _dump(actions.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome")))
+    return _dump(deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome")))
 
 
 @bp.get("/deployments/summary")
@@ -212,4 +219,4 @@ def mark_executed(action_id, body):
 )
 def summary(query):
     """KPI counts; "today" starts at local midnight in `tz` (IANA name, default UTC)."""
-    return jsonify(SummarySchema().dump(actions.summary(_actor(), now(), tz=query["tz"])))
+    return jsonify(SummarySchema().dump(querying.summary(_actor(), now(), tz=query["tz"])))

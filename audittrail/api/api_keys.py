@@ -38,7 +38,8 @@ def list_api_keys():
 )
 def create_api_key(body):
     """Create an API key; the secret `key` is in this answer only."""
-    key, secret = api_keys.create_api_key(current_principal().user, body["name"], now(), body.get("scopes"))
+    principal = current_principal()
+    key, secret = api_keys.create_api_key(principal.user, body["name"], now(), body.get("scopes"), principal.actor)
     payload = ApiKeySchema().dump(key)
     payload["key"] = secret
     return jsonify(payload), HTTPStatus.CREATED
@@ -48,5 +49,6 @@ def create_api_key(body):
 @operation(auth="jwt", responses={204: None}, errors=[*_ERRORS, "not_found"], tags=["api-keys"])
 def revoke_api_key(key_id):
     """Revoke an API key; it answers 401 from now on."""
-    api_keys.revoke_api_key(current_principal().user, key_id, now())
+    principal = current_principal()
+    api_keys.revoke_api_key(principal.user, key_id, now(), principal.actor)
     return current_app.response_class(status=HTTPStatus.NO_CONTENT)

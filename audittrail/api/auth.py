@@ -17,18 +17,30 @@ from audittrail.api import bp
 from audittrail.api.common import operation
 from audittrail.auth import current_principal
 from audittrail.auth import now
+from audittrail.domain import capabilities_of
 from audittrail.ratelimit import login_limit
 from audittrail.schemas import LoginSchema
 from audittrail.schemas import MeSchema
 from audittrail.schemas import TokenSchema
 from audittrail.services import demo
 from audittrail.services import users
+from audittrail.services.actors import user_actor
 from audittrail.services.errors import DemoLoginDisabled
+
+
+def _capabilities(actor, via_api_key: bool) -> list[str]:
+    return [capability.value for capability in capabilities_of(actor.caller, via_api_key)]
 
 
 def _token_response(user):
     token = create_access_token(identity=user.id, additional_claims={"ws": user.workspace_id})
-    response = jsonify(TokenSchema().dump({"access_token": token, "user": user, "workspace": user.workspace}))
+    body = {
+        "access_token": token,
+        "user": user,
+        "workspace": user.workspace,
+        "capabilities": _capabilities(user_actor(user), via_api_key=False),
+    }
+    response = jsonify(TokenSchema().dump(body))
     set_access_cookies(response, token)
     return response
 
@@ -75,4 +87,9 @@ def logout():
 def me():
     """The caller and their workspace."""
     principal = current_principal()
-    return jsonify(MeSchema().dump({"user": principal.user, "workspace": principal.user.workspace}))
+    body = {
+        "user": principal.user,
+        "workspace": principal.user.workspace,
+        "capabilities": _capabilities(principal.actor, principal.via_api_key),
+    }
+    return jsonify(MeSchema().dump(body))

@@ -13,6 +13,7 @@ from marshmallow import Schema
 from marshmallow import ValidationError
 
 from audittrail.auth import require_auth
+from audittrail.domain import Capability
 from audittrail.errors import ApiError
 from audittrail.services.errors import ValidationFailed
 
@@ -97,17 +98,29 @@ def query_arguments() -> dict:
     return request.args.to_dict(flat=True)
 
 
-def load(schema: Schema, data: dict) -> dict:
+def load(schema: Schema, data: dict, dotted: bool = False) -> dict:
+    """Load through the schema; a ValidationFailed names the fields (nested ones as `a.b.c` if `dotted`)."""
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise ValidationFailed("Some fields are invalid.", _flatten(error.messages)) from None
+        details = _dotted(error.messages) if dotted else _flatten(error.messages)
+        raise ValidationFailed("Some fields are invalid.", details) from None
 
 
 def _flatten(messages) -> dict:
     if isinstance(messages, dict):
         return {str(key): value for key, value in messages.items()}
     return {"_schema": messages}
+
+
+def _dotted(messages, prefix: str = "") -> dict:
+    if not isinstance(messages, dict):
+        return {prefix or "_schema": messages}
+    found: dict = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        found.update(_dotted(value, name) if isinstance(value, dict) else {name: value})
+    return found
 
 
 @dataclass
@@ -121,6 +134,8 @@ class Operation:
     query: type[Schema] | None = None
     auth: str = "any"  # "any", "jwt" or "none"
     scope: str | None = None
+    capability: str | None = None
+    dotted_errors: bool = False
     errors: list[str] = field(default_factory=list)
     rate_limited: bool = False
     headers: dict[str, dict] = field(default_factory=dict)
@@ -136,6 +151,8 @@ def operation(
     query: type[Schema] | None = None,
     auth: str = "any",
     scope: str | None = None,
+    capability: Capability | None = None,
+    dotted_errors: bool = False,
     errors: list[str] | None = None,
     rate_limited: bool = False,
     headers: dict | None = None,
@@ -157,6 +174,8 @@ def operation(
             query=query,
             auth=auth,
             scope=scope,
+            capability=capability,
+            dotted_errors=dotted_errors,
             errors=list(errors or []),
             rate_limited=rate_limited,
             headers=headers or {},
@@ -169,12 +188,12 @@ def operation(
             if query is not None:
                 kwargs["query"] = load(query(), query_arguments())
             if body is not None:
-                kwargs["body"] = load(body(), json_body(optional=body_optional))
+                kwargs["body"] = load(body(), json_body(optional=body_optional), dotted=dotted_errors)
             return view(*args, **kwargs)
 
         wrapped = wrapper
         if auth != "none":
-            wrapped = require_auth(scope=scope, jwt_only=auth == "jwt")(wrapper)
+            wrapped = require_auth(scope=scope, jwt_only=auth == "jwt", capability=capability)(wrapper)
         wrapped.openapi = meta
         return wrapped
 

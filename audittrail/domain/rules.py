@@ -60,11 +60,18 @@ class Transition(StrEnum):
 
 
 class EventType(StrEnum):
+    # An action's history.
     PROPOSED = "proposed"
+    APPROVAL_RECORDED = "approval_recorded"  # an approval before the N-th: the status stays `proposed`
     APPROVED = "approved"
     REJECTED = "rejected"
     EXECUTED = "executed"
     EXPIRED = "expired"
+    # The workspace's own history (no action), in the same chain.
+    MEMBER_ROLE_CHANGED = "member_role_changed"
+    POLICY_CHANGED = "policy_changed"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
 
 
 class Scope(StrEnum):
@@ -72,6 +79,70 @@ class Scope(StrEnum):
     PROPOSE = "actions:propose"
     DECIDE = "actions:decide"
     EXECUTE = "actions:execute"
+
+
+class Role(StrEnum):
+    """A member's role in its workspace, lowest first."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class UserKind(StrEnum):
+    HUMAN = "human"
+    AGENT = "agent"
+
+
+class Capability(StrEnum):
+    """What a role may do at all, whatever an API key's scopes say (policy.md §1)."""
+
+    READ = "read"
+    PROPOSE = "propose"
+    DECIDE = "decide"  # approve and reject, where the action's policy names the role (policy.md §3)
+    EXECUTE = "execute"
+    MANAGE_MEMBERS = "manage_members"
+    MANAGE_POLICY = "manage_policy"
+
+
+_ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE})
+
+ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
+    Role.VIEWER: frozenset({Capability.READ}),
+    Role.OPERATOR: _ACT,
+    Role.APPROVER: _ACT,
+    Role.ADMIN: _ACT | {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY},
+}
+
+# The capability each API key scope stands for: a key acts only where both allow.
+CAPABILITY_FOR_SCOPE: dict[Scope, Capability] = {
+    Scope.READ: Capability.READ,
+    Scope.PROPOSE: Capability.PROPOSE,
+    Scope.DECIDE: Capability.DECIDE,
+    Scope.EXECUTE: Capability.EXECUTE,
+}
+
+
+def roles_with(capability: Capability) -> list[Role]:
+    """The roles that have this capability, lowest first."""
+    return [role for role in Role if capability in ROLE_CAPABILITIES[role]]
+
+
+@dataclass(frozen=True)
+class TierRequirements:
+    """What an approval of a tier must carry, and whether a policy may let a proposer approve it."""
+
+    confirmation: bool  # the typed first 8 characters of the target ref
+    operator_reason: bool  # a `note` a person can read
+    self_approval_permitted: bool
+
+
+TIER_REQUIREMENTS: dict[int, TierRequirements] = {
+    1: TierRequirements(confirmation=False, operator_reason=False, self_approval_permitted=True),
+    2: TierRequirements(confirmation=False, operator_reason=False, self_approval_permitted=True),
+    3: TierRequirements(confirmation=True, operator_reason=True, self_approval_permitted=False),
+}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from audittrail.models.action import DeploymentAction
 from audittrail.models.api_key import ApiKey
+from audittrail.models.approval import ActionApproval
 from audittrail.models.audit_event import AuditEvent
 from audittrail.models.idempotency import IdempotencyRecord
 from audittrail.models.revoked_token import RevokedToken
@@ -11,6 +12,7 @@ from audittrail.models.workspace import Workspace
 
 __all__ = [
     "GENESIS_HASH",
+    "ActionApproval",
     "ApiKey",
     "AuditEvent",
     "DeploymentAction",

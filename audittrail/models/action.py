@@ -57,6 +57,11 @@ class DeploymentAction(db.Model):
     approved_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     rejected_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     executed_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # The rule of its tier when it was proposed (TierRule.as_dict()): later policy changes never reach it.
+    # Nullable only so SQLite could add it without rebuilding a table others reference; always set.
+    policy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Moved by the compare-and-set that records each approval; `approved` once it reaches the rule's N.
+    approvals_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     proposed_by: Mapped[User] = relationship(foreign_keys=[proposed_by_id], lazy="selectin")
     approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="selectin")

@@ -27,8 +27,9 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     seq: Mapped[int] = mapped_column(Integer)
-    action_id: Mapped[str] = mapped_column(ForeignKey("deployment_actions.id"))
-    type: Mapped[str] = mapped_column(String(16))
+    # Null for the workspace's own events (roles, policy, API keys).
+    action_id: Mapped[str | None] = mapped_column(ForeignKey("deployment_actions.id"), nullable=True)
+    type: Mapped[str] = mapped_column(String(32))
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     actor_api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

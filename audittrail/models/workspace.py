@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped
@@ -40,3 +41,7 @@ class Workspace(db.Model):
     actions_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     actions_executed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     actions_expired: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The approval policy (policy.md §2) as {"1": rule, "2": rule, "3": rule}; null means the defaults.
+    policy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    policy_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    policy_updated_by_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

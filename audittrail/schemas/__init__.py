@@ -10,13 +10,22 @@ from marshmallow import fields
 from marshmallow import pre_dump
 from marshmallow import validate
 
+from audittrail.domain import APPROVER_ROLE_CHOICES
+from audittrail.domain import TIERS
 from audittrail.domain import ActionStatus
 from audittrail.domain import ActionType
+from audittrail.domain import Capability
+from audittrail.domain import EventType
 from audittrail.domain import Mode
+from audittrail.domain import Role
 from audittrail.domain import Scope
 from audittrail.domain import Transition
+from audittrail.domain import UserKind
+from audittrail.domain.policy import APPROVALS_REQUIRED_MAX
+from audittrail.domain.policy import APPROVALS_REQUIRED_MIN
 from audittrail.schemas.custom_fields import JsonObject
 from audittrail.schemas.custom_fields import QueryInteger
+from audittrail.schemas.custom_fields import StrictBoolean
 from audittrail.schemas.custom_fields import StrictInteger
 from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
@@ -27,6 +36,11 @@ MODES = [m.value for m in Mode]
 STATUSES = [s.value for s in ActionStatus]
 SCOPES = [s.value for s in Scope]
 TRANSITIONS = [t.value for t in Transition]
+ROLES = [r.value for r in Role]
+APPROVER_ROLES = [r.value for r in APPROVER_ROLE_CHOICES]
+KINDS = [k.value for k in UserKind]
+EVENT_TYPES = [t.value for t in EventType]
+CAPABILITIES = [c.value for c in Capability]
 
 
 class StrictSchema(Schema):
@@ -92,12 +106,48 @@ class ApiKeyCreateSchema(StrictSchema):
     )
 
 
+class MemberUpdateSchema(StrictSchema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class TierRuleSchema(StrictSchema):
+    """The rule of one tier, as sent and as shown."""
+
+    approvals_required = StrictInteger(
+        required=True, validate=validate.Range(APPROVALS_REQUIRED_MIN, APPROVALS_REQUIRED_MAX)
+    )
+    approver_roles = fields.List(
+        fields.String(validate=validate.OneOf(APPROVER_ROLES)), required=True, validate=validate.Length(min=1)
+    )
+    allow_self_approval = StrictBoolean(
+        required=True, metadata={"description": "Tier 3 always needs a second person: must be false there."}
+    )
+
+
+PolicyTiersSchema = StrictSchema.from_dict(
+    {str(tier): fields.Nested(TierRuleSchema, required=True) for tier in TIERS}, name="PolicyTiersSchema"
+)
+
+
+class PolicyReplaceSchema(StrictSchema):
+    tiers = fields.Nested(PolicyTiersSchema, required=True)
+    # What GET answers may be sent back as it is; the server sets these itself.
+    updated_at = fields.Raw(allow_none=True, metadata={"description": "Ignored: set by the server."})
+    updated_by = fields.Raw(allow_none=True, metadata={"description": "Ignored: set by the server."})
+
+
 # ----------------------------------------------------------------------------- responses
 
 
 class UserRefSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
+
+
+class ApprovalSchema(Schema):
+    user = fields.Nested(UserRefSchema, required=True)
+    at = UTCDateTime(required=True)
+    note = fields.String(required=True, allow_none=True)
 
 
 class ActionSchema(Schema):
@@ -132,6 +182,14 @@ class ActionSchema(Schema):
             "description": "Tier 3: the exact text to send as `confirmation` (first 8 characters of target_ref)."
         },
     )
+    policy = fields.Nested(
+        TierRuleSchema, required=True, metadata={"description": "The rule of its tier when it was proposed."}
+    )
+    approvals_required = fields.Integer(required=True)
+    approvals_received = fields.Integer(required=True)
+    approvals = fields.List(
+        fields.Nested(ApprovalSchema), required=True, metadata={"description": "Every approval, oldest first."}
+    )
     allowed_transitions = fields.List(fields.String(validate=validate.OneOf(TRANSITIONS)), required=True)
 
 
@@ -144,7 +202,7 @@ class EventActorSchema(Schema):
 
 class EventSchema(Schema):
     seq = fields.Integer(required=True)
-    type = fields.String(required=True, validate=validate.OneOf([s.value for s in ActionStatus]))
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     actor = fields.Nested(EventActorSchema, required=True)
     at = UTCDateTime(required=True)
     request_id = fields.String(required=True, allow_none=True)
@@ -218,6 +276,35 @@ class UserSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     email = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+
+
+class MemberSchema(UserSchema):
+    owner = fields.Nested(UserRefSchema, required=True, allow_none=True)
+
+
+class MemberListSchema(Schema):
+    items = fields.List(fields.Nested(MemberSchema), required=True)
+
+
+class PolicySchema(Schema):
+    tiers = fields.Dict(
+        keys=fields.String(validate=validate.OneOf([str(tier) for tier in TIERS])),
+        values=fields.Nested(TierRuleSchema),
+        required=True,
+    )
+    updated_at = UTCDateTime(required=True, allow_none=True)
+    updated_by = fields.Nested(UserRefSchema, required=True, allow_none=True)
+
+    @pre_dump
+    def _from_document(self, document, **kwargs) -> dict:
+        """A PolicyDocument as the shape above (tiers by their number as a string)."""
+        return {
+            "tiers": {str(tier): rule.as_dict() for tier, rule in document.tiers.items()},
+            "updated_at": document.updated_at,
+            "updated_by": document.updated_by,
+        }
 
 
 class WorkspaceSchema(Schema):
@@ -228,6 +315,11 @@ class WorkspaceSchema(Schema):
 class MeSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
     workspace = fields.Nested(WorkspaceSchema, required=True)
+    capabilities = fields.List(
+        fields.String(validate=validate.OneOf(CAPABILITIES)),
+        required=True,
+        metadata={"description": "What these credentials may do: the role's capabilities within the key's scopes."},
+    )
 
 
 class TokenSchema(MeSchema):

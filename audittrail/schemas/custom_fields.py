@@ -32,6 +32,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false in a JSON body; no strings or numbers standing for them."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
 class JsonObject(fields.Dict):
     """A JSON object whose compact UTF-8 encoding is at most 16 KiB."""
 

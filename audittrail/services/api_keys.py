@@ -12,14 +12,18 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy import update
 
+from audittrail.domain import EventType
 from audittrail.domain import Scope
 from audittrail.extensions import db
 from audittrail.models import ApiKey
 from audittrail.models import User
 from audittrail.models.types import is_valid_id
+from audittrail.services.actors import Actor
+from audittrail.services.actors import user_actor
+from audittrail.services.audit import append_event
 from audittrail.services.errors import ApiKeyNotFound
 from audittrail.services.errors import ValidationFailed
-from audittrail.services.unit_of_work import commit
+from audittrail.services.unit_of_work import unit_of_work
 
 KEY_PREFIX = "sk-at-"
 RANDOM_LENGTH = 43  # token_urlsafe(32) gives 43 URL-safe characters (256 bits)
@@ -31,16 +35,23 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def hash_key(secret: str) -> str:
+    """The stored form of a secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def looks_like_api_key(value: str | None) -> bool:
+    """Whether a credential is meant as an API key (so it is never tried as a JWT)."""
     return bool(value) and value.startswith(KEY_PREFIX)
 
 
-def create_api_key(user: User, name: str, now: datetime, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
-    """Create a key for `user`; returns the row and the secret, which is never stored.
+def create_api_key(
+    user: User, name: str, now: datetime, scopes: list[str] | None = None, actor: Actor | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key for `user`, with an `api_key_created` event; returns the row and the secret.
 
+    The secret is never stored, nor written to the event. `actor` is who asked (the user by
+    default; the system from the command line). What the key may do is its scopes within its
+    owner's role, read at each request.
     Raises ValidationFailed for an unknown scope or a blank name.
     """
     if not name or not name.strip():
@@ -60,9 +71,22 @@ def create_api_key(user: User, name: str, now: datetime, scopes: list[str] | Non
         scopes=[scope for scope in known if scope in chosen],
         created_at=now,
     )
-    db.session.add(key)
-    commit()
+    with unit_of_work():
+        db.session.add(key)
+        db.session.flush()
+        _append_key_event(key, EventType.API_KEY_CREATED, actor or user_actor(user), now)
     return key, secret
+
+
+def _append_key_event(key: ApiKey, type: EventType, actor: Actor, now: datetime) -> None:
+    append_event(
+        workspace_id=key.workspace_id,
+        action_id=None,
+        type=type,
+        actor=actor,
+        at=now,
+        data={"api_key_id": key.id, "name": key.name, "scopes": list(key.scopes)},
+    )
 
 
 def list_api_keys(user: User) -> list[ApiKey]:
@@ -74,35 +98,55 @@ def list_api_keys(user: User) -> list[ApiKey]:
     )
 
 
-def revoke_api_key(user: User, key_id: str, now: datetime) -> ApiKey:
-    """Revoke one of the user's keys (idempotent); raises ApiKeyNotFound otherwise."""
+def revoke_api_key(user: User, key_id: str, now: datetime, actor: Actor | None = None) -> ApiKey:
+    """Revoke one of the user's keys, with an `api_key_revoked` event the first time (idempotent).
+
+    Raises ApiKeyNotFound.
+    """
     if not is_valid_id(key_id, "key"):
         raise ApiKeyNotFound()
-    key = db.session.scalars(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)).first()
-    if key is None:
-        raise ApiKeyNotFound()
-    if key.revoked_at is None:
-        key.revoked_at = now
-        commit()
+    with unit_of_work():
+        won = db.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        key = db.session.scalars(
+            select(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.user_id == user.id)
+            .execution_options(populate_existing=True)
+        ).first()
+        if key is None:
+            raise ApiKeyNotFound()
+        if won == 1:
+            _append_key_event(key, EventType.API_KEY_REVOKED, actor or user_actor(user), now)
     return key
 
 
-def authenticate_api_key(secret: str, now: datetime) -> ApiKey | None:
-    """The live key matching this secret, or None (unknown, malformed or revoked)."""
+def authenticate_api_key(secret: str) -> ApiKey | None:
+    """The live key matching this secret, or None (unknown, malformed or revoked). Reads only."""
     if not isinstance(secret, str) or not _SECRET_SHAPE.match(secret):
         return None
     digest = hash_key(secret)
     candidates = db.session.scalars(select(ApiKey).where(ApiKey.prefix == secret[:DISPLAY_LENGTH]))
     for key in candidates:
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
-            if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-                db.session.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == key.id)
-                    .values(last_used_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                db.session.commit()
-                key = db.session.get(ApiKey, key.id)
             return key
     return None
+
+
+def needs_use_recorded(key: ApiKey, now: datetime) -> bool:
+    """Whether `last_used_at` is older than its resolution (a hint, written at most once a minute)."""
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+
+
+def record_use(key_id: str, now: datetime) -> None:
+    """Move a key's `last_used_at` to `now`, in a unit of work of its own."""
+    with unit_of_work():
+        db.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )

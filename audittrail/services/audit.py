@@ -32,7 +32,7 @@ def event_hash(
     prev_hash: str,
     workspace_id: str,
     seq: int,
-    action_id: str,
+    action_id: str | None,
     type: str,
     actor_kind: str,
     actor_user_id: str | None,
@@ -61,10 +61,25 @@ def event_hash(
     return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
 
 
+def lock_workspace(workspace_id: str) -> None:
+    """Take the workspace's chain-head row lock now, before reading what a workspace event changes.
+
+    Workspace changes (roles, policy) read the current value and then write it: holding the lock
+    from the start serializes them, so two admins demoting each other cannot both succeed, and
+    each event's `from` is what was really there.
+    """
+    db.session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(audit_seq=Workspace.audit_seq)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def append_event(
     *,
     workspace_id: str,
-    action_id: str,
+    action_id: str | None,
     type: str,
     actor: Actor,
     at: datetime,

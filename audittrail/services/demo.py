@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from audittrail.domain import Role
+from audittrail.domain import UserKind
 from audittrail.models import User
 from audittrail.models import Workspace
-from audittrail.services import actions
+from audittrail.services import deciding
+from audittrail.services import expiry
+from audittrail.services import proposing
 from audittrail.services.actors import user_actor
-from audittrail.services.unit_of_work import single_transaction
+from audittrail.services.unit_of_work import unit_of_work
 from audittrail.services.users import create_user
 from audittrail.services.users import create_workspace
 
@@ -27,16 +31,28 @@ class DemoWorkspace:
 
 
 def create_demo_workspace(now: datetime) -> DemoWorkspace:
-    """A new workspace with the demo operator, two other members and the seeded rows.
+    """A new workspace with the demo operator, two other members and the seeded rows (policy.md §1).
 
-    One transaction: a failure anywhere leaves no half-seeded workspace behind.
+    The demo operator (the caller) is `admin`; Sam Okafor is `approver`; Fleet Autopilot is an
+    `agent` with role `operator`, owned by Sam. One unit of work: a failure anywhere leaves no
+    half-seeded workspace behind.
     """
     tag = secrets.token_hex(4)
-    with single_transaction():
+    with unit_of_work():
         workspace = create_workspace(f"Demo fleet {tag}", now)
-        operator = create_user(workspace, f"operator+{tag}@demo.audittrail.invalid", "Demo Operator", now)
-        autopilot = create_user(workspace, f"autopilot+{tag}@demo.audittrail.invalid", "Fleet Autopilot (agent)", now)
-        teammate = create_user(workspace, f"sam+{tag}@demo.audittrail.invalid", "Sam Okafor", now)
+        operator = create_user(
+            workspace, f"operator+{tag}@demo.audittrail.invalid", "Demo Operator", now, role=Role.ADMIN
+        )
+        teammate = create_user(workspace, f"sam+{tag}@demo.audittrail.invalid", "Sam Okafor", now, role=Role.APPROVER)
+        autopilot = create_user(
+            workspace,
+            f"autopilot+{tag}@demo.audittrail.invalid",
+            "Fleet Autopilot (agent)",
+            now,
+            role=Role.OPERATOR,
+            kind=UserKind.AGENT,
+            owner=teammate,
+        )
         demo = DemoWorkspace(workspace, operator, autopilot, teammate)
         _seed_demo_deployment_actions(demo, now)
     return demo
@@ -106,7 +122,8 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
             reason="Latency degradation: p95 of the planner agent rose from 2.1 s to 7.8 s over 15 min.",
             payload={"severity": "high", "service": "planner-agent", "p95_ms": 7800, "baseline_p95_ms": 2100},
         ),
-        # 4: tier 3 approved by a second person, waiting for the runner.
+        # 4: tier 3 approved by a second person (not Sam: he owns the agent that proposed it),
+        # waiting for the runner.
         dict(
             at=ago(hours=9, minutes=15),
             by=autopilot,
@@ -185,9 +202,9 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
 
     def propose(index: int, spec: dict):
         def run():
-            result = actions.propose_action(
+            result = proposing.propose_action(
                 spec["by"],
-                actions.Proposal(
+                proposing.Proposal(
                     action_type=spec["action_type"],
                     target_ref=spec["target_ref"],
                     reason=spec["reason"],
@@ -196,7 +213,7 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
                     ttl_seconds=spec["ttl"],
                 ),
                 spec["at"],
-                policy=actions.ProposalPolicy(ttl_min_seconds=1),
+                settings=proposing.ProposalSettings(ttl_min_seconds=1),
             )
             ids[index] = result.action.id
 
@@ -211,17 +228,21 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
     def approve(index: int, actor, when: datetime, note: str, confirm: bool = False):
         confirmation = proposals[index]["target_ref"][:8] if confirm else None
         steps.append(
-            (when, lambda: actions.approve_action(actor, ids[index], when, note=note, confirmation=confirmation))
+            (when, lambda: deciding.approve_action(actor, ids[index], when, note=note, confirmation=confirmation))
         )
 
     approve(
-        4, sam, later(4, minutes=18), "Eval regression confirmed on the canary dashboard; rolling back.", confirm=True
+        4,
+        operator,
+        later(4, minutes=18),
+        "Eval regression confirmed on the canary dashboard; rolling back.",
+        confirm=True,
     )
     approve(5, operator, later(5, minutes=6), "Fallback verified in staging.")
     steps.append(
         (
             later(5, minutes=9),
-            lambda: actions.mark_executed(
+            lambda: deciding.mark_executed(
                 sam,
                 ids[5],
                 later(5, minutes=9),
@@ -237,7 +258,7 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
     steps.append(
         (
             later(6, minutes=25),
-            lambda: actions.reject_action(
+            lambda: deciding.reject_action(
                 sam,
                 ids[6],
                 later(6, minutes=25),
@@ -251,7 +272,7 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
     steps.append(
         (
             later(8, minutes=52),
-            lambda: actions.mark_executed(
+            lambda: deciding.mark_executed(
                 sam,
                 ids[8],
                 later(8, minutes=52),
@@ -268,7 +289,7 @@ def _seed_demo_deployment_actions(demo: DemoWorkspace, now: datetime) -> list[st
     steps.append(
         (
             later(7, hours=1, minutes=2),
-            lambda: actions.expire_due(
+            lambda: expiry.expire_due(
                 later(7, hours=1, minutes=2), workspace_id=demo.workspace.id, request_id=DEMO_REQUEST_ID
             ),
         )

@@ -59,11 +59,27 @@ class InvalidTransition(ServiceError):
 class ActionExpired(ServiceError):
     code = "expired"
     default_message = "The approval window of this action has passed; it is now expired."
+    # The row was flipped to `expired` in the same unit of work: that change is kept (§4).
+    keeps_changes = True
+
+
+class AlreadyApproved(ServiceError):
+    code = "already_approved"
+    default_message = "You (or your agent, or its owner) have already approved this action."
+
+
+class LastAdmin(ServiceError):
+    code = "last_admin"
+    default_message = "A workspace needs at least one admin: promote someone else first."
+
+
+class MemberNotFound(NotFound):
+    default_message = "No member with this id in your workspace."
 
 
 class SecondApproverRequired(ServiceError):
     code = "second_approver_required"
-    default_message = "A tier 3 action must be approved by someone other than its proposer."
+    default_message = "This action must be approved by someone other than its proposer."
 
 
 class ConfirmationMismatch(ServiceError):
@@ -83,3 +99,23 @@ class IdempotencyKeyReused(ServiceError):
 
 class DemoLoginDisabled(NotFound):
     default_message = "Demo login is turned off on this instance."
+
+
+# The domain's refusals (audittrail.domain.decisions), by code.
+ERROR_FOR_REFUSAL: dict[str, type[ServiceError]] = {
+    error.code: error
+    for error in (
+        Forbidden,
+        InvalidTransition,
+        ActionExpired,
+        SecondApproverRequired,
+        AlreadyApproved,
+        ConfirmationMismatch,
+        OperatorReasonRequired,
+    )
+}
+
+
+def error_for(refusal) -> ServiceError:
+    """The service error that carries a domain refusal."""
+    return ERROR_FOR_REFUSAL[refusal.code](refusal.message, refusal.details)

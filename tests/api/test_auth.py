@@ -46,7 +46,7 @@ def test_demo_login_creates_a_workspace_with_ten_seeded_rows_and_sets_cookies(cl
 
     assert response.status_code == HTTPStatus.OK
     body = response.get_json()
-    assert set(body) == {"access_token", "user", "workspace"}
+    assert set(body) == {"access_token", "user", "workspace", "capabilities"}
     cookies = response.headers.getlist("Set-Cookie")
     access_cookie = next(c for c in cookies if c.startswith("access_token_cookie="))
     assert "HttpOnly" in access_cookie
@@ -142,8 +142,10 @@ def test_me_returns_the_caller_and_their_workspace(alice, team):
 
     assert response.status_code == HTTPStatus.OK
     assert response.get_json() == {
-        "user": {"id": team.alice.id, "name": "Alice", "email": team.alice.email},
+        "user": {"id": team.alice.id, "name": "Alice", "email": team.alice.email, "role": "approver", "kind": "human"},
         "workspace": {"id": team.workspace.id, "name": team.workspace.name},
+        # An approver's JWT: everything but administering the workspace.
+        "capabilities": ["read", "propose", "decide", "execute"],
     }
 
 

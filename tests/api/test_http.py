@@ -27,6 +27,11 @@ CONTRACT_ENDPOINTS = {
     ("post", "/api/v1/deployments/actions/{action_id}/reject"),
     ("post", "/api/v1/deployments/actions/{action_id}/mark-executed"),
     ("get", "/api/v1/deployments/summary"),
+    # policy.md §2
+    ("get", "/api/v1/members"),
+    ("patch", "/api/v1/members/{member_id}"),
+    ("get", "/api/v1/policy"),
+    ("put", "/api/v1/policy"),
 }
 
 

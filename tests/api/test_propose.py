@@ -18,6 +18,8 @@ ACTION_FIELDS = {
     "rejection_note", "ttl_seconds", "proposed_at", "expires_at", "approved_at", "rejected_at", "executed_at",
     "expired_at", "proposed_by", "approved_by", "rejected_by", "executed_by", "requires_confirmation",
     "requires_second_approver", "confirmation_text", "allowed_transitions",
+    # policy.md §3
+    "policy", "approvals_required", "approvals_received", "approvals",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,

@@ -12,8 +12,9 @@ from sqlalchemy.exc import DatabaseError
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
-from audittrail.services import actions
 from audittrail.services import audit
+from audittrail.services import deciding
+from audittrail.services import expiry
 from tests.conftest import POSTGRES_URL
 from tests.factories import approve
 from tests.factories import key_actor
@@ -29,12 +30,12 @@ def busy_workspace(clock):
             action = propose(team.alice_actor, clock.advance(seconds=7), tier=1 + index % 3, ttl=300)
             if index % 3 == 0:
                 approve(team.bob_actor, action, clock.advance(seconds=1))
-                actions.mark_executed(team.bob_actor, action.id, clock.advance(seconds=1), outcome={"rc": 0})
+                deciding.mark_executed(team.bob_actor, action.id, clock.advance(seconds=1), outcome={"rc": 0})
             elif index % 3 == 1:
-                actions.reject_action(team.bob_actor, action.id, clock.advance(seconds=1), note="no")
+                deciding.reject_action(team.bob_actor, action.id, clock.advance(seconds=1), note="no")
         propose(team.alice_actor, clock(), tier=1, mode="autonomous")
     clock.advance(minutes=10)
-    actions.expire_due(clock())
+    expiry.expire_due(clock())
     return teams
 
 
@@ -63,11 +64,12 @@ def test_every_change_appends_one_event_with_actor_time_request_and_data(app, cl
     agent = agent.with_request_id("req-propose")
     action = propose(agent, clock(), tier=2)
     approved_at = clock.advance(seconds=30)
-    actions.approve_action(team.bob_actor.with_request_id("req-approve"), action.id, approved_at, note="fine")
-    actions.mark_executed(team.bob_actor, action.id, clock.advance(seconds=30), outcome={"rc": 0})
+    deciding.approve_action(team.bob_actor.with_request_id("req-approve"), action.id, approved_at, note="fine")
+    deciding.mark_executed(team.bob_actor, action.id, clock.advance(seconds=30), outcome={"rc": 0})
 
-    proposed, approved, executed = events(team.workspace.id)
-    assert [e.seq for e in (proposed, approved, executed)] == [1, 2, 3]
+    key_created, proposed, approved, executed = events(team.workspace.id)
+    assert [e.seq for e in (key_created, proposed, approved, executed)] == [1, 2, 3, 4]
+    assert (key_created.type, key_created.action_id) == ("api_key_created", None)
     assert (proposed.type, proposed.actor_kind, proposed.actor_user_id) == ("proposed", "api_key", team.alice.id)
     assert proposed.actor_api_key_id == agent.api_key_id and proposed.request_id == "req-propose"
     assert (approved.type, approved.actor_user_id, approved.at, approved.request_id) == (
@@ -76,7 +78,11 @@ def test_every_change_appends_one_event_with_actor_time_request_and_data(app, cl
         approved_at,
         "req-approve",
     )
-    assert json.loads(approved.data) == {"note": "fine"}
+    assert json.loads(approved.data) == {
+        "note": "fine",
+        "approvers": [{"id": team.bob.id, "name": "Bob"}],
+        "approvals_required": 1,
+    }
     assert json.loads(executed.data) == {"outcome": {"rc": 0}}
     assert approved.prev_hash == proposed.hash and executed.prev_hash == approved.hash
 
@@ -86,7 +92,7 @@ def test_expiry_and_autonomous_execution_are_system_events(app, clock):
     auto = propose(team.alice_actor, clock(), tier=1, mode="autonomous")
     due = propose(team.alice_actor, clock(), tier=2, ttl=60)
     clock.advance(minutes=2)
-    actions.expire_due(clock())
+    expiry.expire_due(clock())
     by_action = {}
     for event in events(team.workspace.id):
         by_action.setdefault(event.action_id, []).append((event.type, event.actor_kind))

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
-from audittrail.services import actions
 from audittrail.services import audit
+from audittrail.services import deciding
+from audittrail.services import expiry
 from audittrail.services.errors import ServiceError
 from tests.factories import make_team
 from tests.factories import propose
@@ -60,7 +61,7 @@ def test_concurrent_approvals_have_one_winner(app, clock, tier):
     results = race(
         app,
         [
-            lambda: actions.approve_action(approver, action_id, now, note="go", confirmation="run_8f3a")
+            lambda: deciding.approve_action(approver, action_id, now, note="go", confirmation="run_8f3a")
             for _ in range(THREADS)
         ],
     )
@@ -78,9 +79,9 @@ def test_concurrent_approve_and_reject_leave_a_legal_history(app, clock):
     calls = []
     for index in range(THREADS):
         if index % 2:
-            calls.append(lambda: actions.approve_action(bob, action_id, now))
+            calls.append(lambda: deciding.approve_action(bob, action_id, now))
         else:
-            calls.append(lambda: actions.reject_action(alice, action_id, now, note="no"))
+            calls.append(lambda: deciding.reject_action(alice, action_id, now, note="no"))
 
     results = race(app, calls)
 
@@ -109,7 +110,7 @@ def test_concurrent_transitions_on_different_rows_all_succeed_and_chain_stays_so
     db.session.remove()
 
     results = race(
-        app, [(lambda action_id=action_id: actions.approve_action(bob, action_id, now)) for action_id in ids]
+        app, [(lambda action_id=action_id: deciding.approve_action(bob, action_id, now)) for action_id in ids]
     )
 
     assert results == ["approved"] * THREADS
@@ -129,7 +130,7 @@ def test_concurrent_sweeps_expire_each_row_once(app, clock):
     def sweep(index):
         with app.app_context():
             barrier.wait()
-            counts[index] = actions.expire_due(now)
+            counts[index] = expiry.expire_due(now)
             db.session.remove()
 
     threads = [threading.Thread(target=sweep, args=(i,)) for i in range(4)]

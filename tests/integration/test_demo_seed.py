@@ -12,8 +12,8 @@ from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
 from audittrail.models import User
-from audittrail.services import actions
 from audittrail.services import audit
+from audittrail.services import deciding
 from audittrail.services import demo
 from audittrail.services.actors import user_actor
 
@@ -118,11 +118,11 @@ def test_operator_can_approve_a_tier3_and_a_tier2_row_proposed_by_someone_else(a
         for r in rows
         if r.status == "proposed"
         and r.proposed_by_id != created.operator.id
-        and "approve" in actions.allowed_transitions(r, operator, clock())
+        and "approve" in deciding.allowed_transitions(r, operator, clock())
     }
     assert {2, 3} <= approvable
     tier3 = next(r for r in rows if r.tier == 3 and r.status == "proposed")
-    approved = actions.approve_action(operator, tier3.id, clock(), note="demo", confirmation=tier3.target_ref[:8])
+    approved = deciding.approve_action(operator, tier3.id, clock(), note="demo", confirmation=tier3.target_ref[:8])
     assert approved.status == "approved"
 
 
@@ -148,13 +148,13 @@ def test_a_failure_while_seeding_leaves_nothing_behind(app, clock, monkeypatch):
     from audittrail.services.errors import InvalidTransition
 
     calls = {"n": 0}
-    real_reject = actions.reject_action
+    real_reject = deciding.reject_action
 
     def failing_reject(*args, **kwargs):
         calls["n"] += 1
         raise InvalidTransition("simulated failure half-way through the seed")
 
-    monkeypatch.setattr(actions, "reject_action", failing_reject)
+    monkeypatch.setattr(deciding, "reject_action", failing_reject)
     try:
         demo.create_demo_workspace(clock())
     except InvalidTransition:
@@ -164,6 +164,6 @@ def test_a_failure_while_seeding_leaves_nothing_behind(app, clock, monkeypatch):
     assert calls["n"] == 1
     for model in (Workspace, User, DeploymentAction, AuditEvent):
         assert db.session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
-    monkeypatch.setattr(actions, "reject_action", real_reject)
+    monkeypatch.setattr(deciding, "reject_action", real_reject)
     created, rows = seeded(clock)
     assert len(rows) == 10 and audit.verify_chain(created.workspace.id) is None

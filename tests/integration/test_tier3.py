@@ -9,7 +9,8 @@ from sqlalchemy import select
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
-from audittrail.services import actions
+from audittrail.services import deciding
+from audittrail.services import querying
 from audittrail.services.errors import ServiceError
 from tests.factories import key_actor
 from tests.factories import make_team
@@ -36,7 +37,7 @@ def test_tier3_approval_by_proposer_is_refused(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     refused(
-        lambda: actions.approve_action(team.alice_actor, action.id, clock(), note="me", confirmation="run_8f3a"),
+        lambda: deciding.approve_action(team.alice_actor, action.id, clock(), note="me", confirmation="run_8f3a"),
         "second_approver_required",
     )
     assert_unchanged(action)
@@ -47,10 +48,10 @@ def test_tier3_approval_through_the_proposers_own_api_key_is_refused(app, clock)
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     alice_key, _ = key_actor(team.alice, clock())
     refused(
-        lambda: actions.approve_action(alice_key, action.id, clock(), note="me", confirmation="run_8f3a"),
+        lambda: deciding.approve_action(alice_key, action.id, clock(), note="me", confirmation="run_8f3a"),
         "second_approver_required",
     )
-    assert "approve" not in actions.allowed_transitions(action, alice_key, clock())
+    assert "approve" not in deciding.allowed_transitions(action, alice_key, clock())
     assert_unchanged(action)
 
 
@@ -59,7 +60,7 @@ def test_tier3_proposed_by_a_key_cannot_be_approved_by_its_owner(app, clock):
     alice_key, _ = key_actor(team.alice, clock())
     action = propose(alice_key, clock(), tier=3, target_ref=TARGET)
     refused(
-        lambda: actions.approve_action(team.alice_actor, action.id, clock(), note="me", confirmation="run_8f3a"),
+        lambda: deciding.approve_action(team.alice_actor, action.id, clock(), note="me", confirmation="run_8f3a"),
         "second_approver_required",
     )
 
@@ -73,7 +74,7 @@ def test_tier3_approval_needs_the_exact_first_eight_characters(app, clock, confi
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     error = refused(
-        lambda: actions.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation=confirmation),
+        lambda: deciding.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation=confirmation),
         "confirmation_mismatch",
     )
     assert "confirmation" in error.details
@@ -85,7 +86,7 @@ def test_tier3_approval_needs_a_non_blank_reason(app, clock, note):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     refused(
-        lambda: actions.approve_action(team.bob_actor, action.id, clock(), note=note, confirmation="run_8f3a"),
+        lambda: deciding.approve_action(team.bob_actor, action.id, clock(), note=note, confirmation="run_8f3a"),
         "operator_reason_required",
     )
     assert_unchanged(action)
@@ -95,10 +96,10 @@ def test_tier3_short_ref_is_typed_whole(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref="pod-7")
     refused(
-        lambda: actions.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation="pod-"),
+        lambda: deciding.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation="pod-"),
         "confirmation_mismatch",
     )
-    approved = actions.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation="pod-7")
+    approved = deciding.approve_action(team.bob_actor, action.id, clock(), note="ok", confirmation="pod-7")
     assert approved.status == "approved"
 
 
@@ -106,30 +107,31 @@ def test_tier3_checks_run_in_contract_order(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     # Proposer, wrong confirmation, no note: the second-approver rule speaks first.
-    refused(lambda: actions.approve_action(team.alice_actor, action.id, clock()), "second_approver_required")
+    refused(lambda: deciding.approve_action(team.alice_actor, action.id, clock()), "second_approver_required")
     # Another person, wrong confirmation, no note: the confirmation speaks before the reason.
     refused(
-        lambda: actions.approve_action(team.bob_actor, action.id, clock(), confirmation="nope"), "confirmation_mismatch"
+        lambda: deciding.approve_action(team.bob_actor, action.id, clock(), confirmation="nope"),
+        "confirmation_mismatch",
     )
 
 
 def test_dry_run_is_refused_before_tier3_rules(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, mode="dry_run", target_ref=TARGET)
-    refused(lambda: actions.approve_action(team.alice_actor, action.id, clock()), "invalid_transition")
+    refused(lambda: deciding.approve_action(team.alice_actor, action.id, clock()), "invalid_transition")
 
 
 def test_status_is_checked_first(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
-    actions.reject_action(team.bob_actor, action.id, clock(), note="no")
-    refused(lambda: actions.approve_action(team.alice_actor, action.id, clock()), "invalid_transition")
+    deciding.reject_action(team.bob_actor, action.id, clock(), note="no")
+    refused(lambda: deciding.approve_action(team.alice_actor, action.id, clock()), "invalid_transition")
 
 
 def test_tier3_approval_with_everything_right(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
-    approved = actions.approve_action(
+    approved = deciding.approve_action(
         team.bob_actor, action.id, clock(), note="  runaway confirmed  ", confirmation="run_8f3a"
     )
     assert approved.status == "approved"
@@ -140,7 +142,7 @@ def test_tier3_approval_with_everything_right(app, clock):
 def test_tier2_does_not_need_confirmation_or_note_and_may_be_self_approved(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=2)
-    assert actions.approve_action(team.alice_actor, action.id, clock()).status == "approved"
+    assert deciding.approve_action(team.alice_actor, action.id, clock()).status == "approved"
 
 
 @pytest.mark.parametrize(
@@ -156,16 +158,16 @@ def test_allowed_transitions_respect_key_scopes(app, clock, scopes, allowed):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=3, target_ref=TARGET)
     bob_key, _ = key_actor(team.bob, clock(), scopes=scopes)
-    assert actions.allowed_transitions(action, bob_key, clock()) == allowed
+    assert deciding.allowed_transitions(action, bob_key, clock()) == allowed
 
 
 def test_missing_scope_is_forbidden_at_the_service(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=2)
     runner, _ = key_actor(team.bob, clock(), scopes=["actions:execute"])
-    refused(lambda: actions.approve_action(runner, action.id, clock()), "forbidden")
+    refused(lambda: deciding.approve_action(runner, action.id, clock()), "forbidden")
     agent, _ = key_actor(team.bob, clock(), scopes=["actions:propose"])
-    refused(lambda: actions.get_action(agent, action.id, clock()), "forbidden")
+    refused(lambda: querying.get_action(agent, action.id, clock()), "forbidden")
     assert_unchanged(action)
 
 
@@ -175,4 +177,4 @@ def test_missing_scope_is_forbidden_at_the_service(app, clock):
 def test_view_tells_clients_what_to_type(app, clock, tier, target_ref, text):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=tier, target_ref=target_ref)
-    assert actions.view(action, team.bob_actor, clock()).confirmation_text == text
+    assert querying.snapshot(action, team.bob_actor, clock()).confirmation_text == text

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
-from audittrail.services import actions
+from audittrail.services import deciding
+from audittrail.services import expiry
+from audittrail.services import querying
 from audittrail.services.errors import ServiceError
 from tests.factories import approve
 from tests.factories import make_team
@@ -76,14 +78,14 @@ def bring_to(status, mode, tier, team, clock):
         return action
     if status == "expired":
         clock.advance(seconds=601)
-        actions.expire_due(clock())
+        expiry.expire_due(clock())
         return db.session.get(DeploymentAction, action.id)
     if status == "rejected":
-        return actions.reject_action(team.bob_actor, action.id, clock(), note="no")
+        return deciding.reject_action(team.bob_actor, action.id, clock(), note="no")
     approved = approve(team.bob_actor, action, clock())
     if status == "approved":
         return approved
-    return actions.mark_executed(team.bob_actor, action.id, clock(), outcome={"ok": True})
+    return deciding.mark_executed(team.bob_actor, action.id, clock(), outcome={"ok": True})
 
 
 def call(transition, action, team, clock):
@@ -91,8 +93,8 @@ def call(transition, action, team, clock):
     if transition == "approve":
         return approve(actor, action, clock())
     if transition == "reject":
-        return actions.reject_action(actor, action.id, clock(), note="not now")
-    return actions.mark_executed(actor, action.id, clock(), outcome={"exit_code": 0})
+        return deciding.reject_action(actor, action.id, clock(), note="not now")
+    return deciding.mark_executed(actor, action.id, clock(), outcome={"exit_code": 0})
 
 
 def event_count(action_id):
@@ -124,7 +126,7 @@ def test_transition_matrix(app, clock, status, transition, mode, tier):
 def test_allowed_transitions_match_the_matrix(app, clock, status, transition, mode, tier):
     team = make_team(clock())
     action = bring_to(status, mode, tier, team, clock)
-    allowed = actions.allowed_transitions(action, team.bob_actor, clock())
+    allowed = deciding.allowed_transitions(action, team.bob_actor, clock())
     assert (transition in allowed) == (expected_result(status, transition, mode) == "ok")
 
 
@@ -146,7 +148,7 @@ def test_dry_run_tier1_autonomous_is_not_possible_and_dry_run_never_executes(app
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=1, mode="dry_run")
     assert action.status == "proposed"
-    assert actions.allowed_transitions(action, team.bob_actor, clock()) == ["reject"]
+    assert deciding.allowed_transitions(action, team.bob_actor, clock()) == ["reject"]
 
 
 def test_proposal_fields_never_change_after_transitions(app, clock):
@@ -166,16 +168,16 @@ def test_proposal_fields_never_change_after_transitions(app, clock):
     ]
     before = {name: getattr(action, name) for name in fields}
     approve(team.bob_actor, action, clock.advance(seconds=5))
-    after = actions.mark_executed(team.bob_actor, action.id, clock.advance(seconds=5), outcome={"ok": True})
+    after = deciding.mark_executed(team.bob_actor, action.id, clock.advance(seconds=5), outcome={"ok": True})
     assert {name: getattr(after, name) for name in fields} == before
 
 
 def test_approval_records_who_when_and_note(app, clock):
     team = make_team(clock())
     action = propose(team.alice_actor, clock(), tier=2)
-    approved = actions.approve_action(team.bob_actor, action.id, clock.advance(seconds=30), note="go")
+    approved = deciding.approve_action(team.bob_actor, action.id, clock.advance(seconds=30), note="go")
     assert (approved.approved_by_id, approved.approved_at, approved.approver_note) == (team.bob.id, clock(), "go")
-    rejected = actions.reject_action(team.alice_actor, action.id, clock.advance(seconds=30), note="changed my mind")
+    rejected = deciding.reject_action(team.alice_actor, action.id, clock.advance(seconds=30), note="changed my mind")
     assert (rejected.rejected_by_id, rejected.rejection_note) == (team.alice.id, "changed my mind")
 
 
@@ -184,10 +186,10 @@ def test_another_workspace_action_is_not_found(app, clock):
     theirs = make_team(clock(), name="Theirs")
     action = propose(theirs.alice_actor, clock(), tier=2)
     for attempt in (
-        lambda: actions.get_action(ours.alice_actor, action.id, clock()),
+        lambda: querying.get_action(ours.alice_actor, action.id, clock()),
         lambda: approve(ours.bob_actor, action, clock()),
-        lambda: actions.reject_action(ours.bob_actor, action.id, clock()),
-        lambda: actions.mark_executed(ours.bob_actor, action.id, clock()),
+        lambda: deciding.reject_action(ours.bob_actor, action.id, clock()),
+        lambda: deciding.mark_executed(ours.bob_actor, action.id, clock()),
     ):
         with pytest.raises(ServiceError) as raised:
             attempt()

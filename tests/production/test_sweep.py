@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from audittrail import create_app
 from audittrail.extensions import db
-from audittrail.services import actions
+from audittrail.services import deciding
+from audittrail.services import proposing
 from audittrail.services import users
 from audittrail.services.actors import user_actor
 from tests.production import harness
@@ -53,15 +54,15 @@ def seeded(database):
             actor = user_actor(user, "sweep-seed")
 
             def propose(ttl, index, actor=actor):
-                proposal = actions.Proposal(
+                proposal = proposing.Proposal(
                     action_type="throttle", target_ref=f"model/m{index}", reason="Cost spike", ttl_seconds=ttl
                 )
-                return actions.propose_action(actor, proposal, proposed_at + timedelta(milliseconds=index)).action.id
+                return proposing.propose_action(actor, proposal, proposed_at + timedelta(milliseconds=index)).action.id
 
             due += [propose(3600, i) for i in range(DUE_PER_WORKSPACE)]
             not_due += [propose(604800, DUE_PER_WORKSPACE + i) for i in range(NOT_DUE_PER_WORKSPACE)]
             decided = propose(3600, 10_000)
-            actions.approve_action(actor, decided, proposed_at + timedelta(minutes=1))
+            deciding.approve_action(actor, decided, proposed_at + timedelta(minutes=1))
             not_due.append(decided)
         db.session.remove()
         db.engine.dispose()

@@ -1,0 +1,237 @@
+"""Deciding on an action: approve (N of M), reject (a veto, or the proposer's withdrawal), mark-executed.
+
+Every rule comes from one function, audittrail.domain.decide; this module reads the facts it
+needs, raises what it refuses, and writes what it allows: a compare-and-set on the row, and the
+audit event, in one unit of work, so that concurrent callers get exactly one winner per place
+and the losers leave nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from audittrail.domain import SCOPE_FOR_TRANSITION
+from audittrail.domain import ActionFacts
+from audittrail.domain import ActionStatus
+from audittrail.domain import DecisionInputs
+from audittrail.domain import EventType
+from audittrail.domain import Mode
+from audittrail.domain import TierRule
+from audittrail.domain import Transition
+from audittrail.domain import decide
+from audittrail.domain import is_blank
+from audittrail.domain import permission_refusal
+from audittrail.domain import rule_for
+from audittrail.domain.decisions import allowed_transitions as allowed_for
+from audittrail.extensions import db
+from audittrail.models import ActionApproval
+from audittrail.models import DeploymentAction
+from audittrail.services.actors import Actor
+from audittrail.services.actors import system_actor
+from audittrail.services.audit import append_event
+from audittrail.services.errors import ActionExpired
+from audittrail.services.errors import AlreadyApproved
+from audittrail.services.errors import InvalidTransition
+from audittrail.services.errors import error_for
+from audittrail.services.expiry import expire_one
+from audittrail.services.loading import approvals_of
+from audittrail.services.loading import load_action
+from audittrail.services.unit_of_work import unit_of_work
+
+_LOST_RACE = "Someone else changed this action first; reload it."
+
+
+def action_facts(action: DeploymentAction, approvals: list[ActionApproval]) -> ActionFacts:
+    """What the decision function needs to know about this action."""
+    return ActionFacts(
+        status=ActionStatus(action.status),
+        mode=Mode(action.mode),
+        tier=action.tier,
+        target_ref=action.target_ref,
+        expires_at=action.expires_at,
+        proposer_person_id=action.proposed_by.person_id,
+        rule=TierRule.from_dict(action.policy),
+        approver_person_ids=frozenset(approval.person_id for approval in approvals),
+    )
+
+
+def allowed_transitions(
+    action: DeploymentAction, actor: Actor, now: datetime, approvals: list[ActionApproval] | None = None
+) -> list[str]:
+    """The transitions this actor could make on this action right now, in table order."""
+    if approvals is None:
+        approvals = approvals_of([action.id])[action.id]
+    return allowed_for(action_facts(action, approvals), actor.caller, now)
+
+
+def _check(actor: Actor, action: DeploymentAction, transition: Transition, now: datetime, inputs=None) -> None:
+    """Raise the domain's first refusal; a row past its TTL is flipped to expired first."""
+    facts = action_facts(action, approvals_of([action.id])[action.id])
+    refusal = decide(facts, actor.caller, transition, now, inputs)
+    if refusal is None:
+        return
+    if refusal.code == ActionExpired.code:
+        if expire_one(action.id, now, system_actor(actor.workspace_id, actor.request_id)):
+            raise ActionExpired()
+        raise InvalidTransition(_LOST_RACE)
+    raise error_for(refusal)
+
+
+def _refuse_before_reading(actor: Actor, transition: Transition) -> None:
+    # Scope and role first: a caller who may never do this learns nothing about the row.
+    refusal = permission_refusal(actor.caller, SCOPE_FOR_TRANSITION[transition])
+    if refusal is not None:
+        raise error_for(refusal)
+
+
+def _clean(note: str | None) -> str | None:
+    return None if is_blank(note) else note
+
+
+def approve_action(
+    actor: Actor, action_id: str, now: datetime, note: str | None = None, confirmation: str | None = None
+) -> DeploymentAction:
+    """Record this person's approval; the N-th moves the action to `approved` (policy.md §3).
+
+    Approvals before the N-th append `approval_recorded` and leave the status alone.
+    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired, SecondApproverRequired,
+    AlreadyApproved, ConfirmationMismatch, OperatorReasonRequired.
+    """
+    _refuse_before_reading(actor, Transition.APPROVE)
+    with unit_of_work():
+        action = load_action(actor, action_id)
+        _check(actor, action, Transition.APPROVE, now, DecisionInputs(note=note, confirmation=confirmation))
+        required = TierRule.from_dict(action.policy).approvals_required
+        # One statement takes the place: the count moves only while it is below N and the row is
+        # still proposed, so racing approvers are counted one at a time and never past N. The row
+        # stays locked (PostgreSQL) or the database write-locked (SQLite) until the commit.
+        received = db.session.execute(
+            update(DeploymentAction)
+            .where(
+                DeploymentAction.id == action.id,
+                DeploymentAction.status == ActionStatus.PROPOSED,
+                DeploymentAction.approvals_received < required,
+            )
+            .values(approvals_received=DeploymentAction.approvals_received + 1)
+            .returning(DeploymentAction.approvals_received)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if received is None:
+            raise InvalidTransition(_LOST_RACE, {"transition": Transition.APPROVE.value})
+        if received >= required:
+            db.session.execute(
+                update(DeploymentAction)
+                .where(DeploymentAction.id == action.id)
+                .values(
+                    status=ActionStatus.APPROVED.value,
+                    approved_at=now,
+                    approved_by_id=actor.user_id,
+                    approver_note=_clean(note),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        db.session.add(
+            ActionApproval(
+                workspace_id=action.workspace_id,
+                action_id=action.id,
+                user_id=actor.user_id,
+                person_id=actor.person_id,
+                api_key_id=actor.api_key_id,
+                at=now,
+                note=_clean(note),
+            )
+        )
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The same person (or their agent, or its owner) approved at the same moment; the
+            # unit of work rolls the count back with it.
+            raise AlreadyApproved() from None
+        _record_approval_event(actor, action, now, note, received, required)
+    return load_action(actor, action_id)
+
+
+def _record_approval_event(actor, action, now, note, received: int, required: int) -> None:
+    if received < required:
+        append_event(
+            workspace_id=action.workspace_id,
+            action_id=action.id,
+            type=EventType.APPROVAL_RECORDED,
+            actor=actor,
+            at=now,
+            data={"note": _clean(note), "approvals_received": received, "approvals_required": required},
+        )
+        return
+    approvers = [
+        {"id": approval.user_id, "name": approval.user.name} for approval in approvals_of([action.id])[action.id]
+    ]
+    append_event(
+        workspace_id=action.workspace_id,
+        action_id=action.id,
+        type=EventType.APPROVED,
+        actor=actor,
+        at=now,
+        status_from=ActionStatus.PROPOSED,
+        status_to=ActionStatus.APPROVED,
+        data={"note": _clean(note), "approvers": approvers, "approvals_required": required},
+    )
+
+
+def reject_action(actor: Actor, action_id: str, now: datetime, note: str | None = None) -> DeploymentAction:
+    """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer.
+
+    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired.
+    """
+    return _move(
+        actor,
+        action_id,
+        Transition.REJECT,
+        now,
+        values={"rejected_at": now, "rejected_by_id": actor.user_id, "rejection_note": _clean(note)},
+        data={"note": _clean(note)},
+    )
+
+
+def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | None = None) -> DeploymentAction:
+    """Record the external runner's execution of an approved action.
+
+    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired.
+    """
+    return _move(
+        actor,
+        action_id,
+        Transition.MARK_EXECUTED,
+        now,
+        values={"executed_at": now, "executed_by_id": actor.user_id, "outcome": outcome},
+        data={"outcome": outcome},
+    )
+
+
+def _move(actor: Actor, action_id: str, transition: Transition, now: datetime, values: dict, data: dict):
+    _refuse_before_reading(actor, transition)
+    with unit_of_work():
+        action = load_action(actor, action_id)
+        _check(actor, action, transition, now)
+        rule = rule_for(transition, ActionStatus(action.status))
+        won = db.session.execute(
+            update(DeploymentAction)
+            .where(DeploymentAction.id == action.id, DeploymentAction.status == rule.source.value)
+            .values(status=rule.target.value, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            raise InvalidTransition(_LOST_RACE, {"transition": transition.value})
+        append_event(
+            workspace_id=action.workspace_id,
+            action_id=action.id,
+            type=rule.event,
+            actor=actor,
+            at=now,
+            status_from=rule.source,
+            status_to=rule.target,
+            data=data,
+        )
+    return load_action(actor, action_id)
