@@ -284,6 +284,11 @@ export default function actionDrawer() {
       return Boolean(event.data) && Object.keys(event.data).length > 0;
     },
 
+    /** The data can outgrow its box (an approval lists every approver): scrollable, so focusable and named. */
+    eventDataLabel(event) {
+      return `Data of event ${event.seq}, ${eventLabel(event.type)}`;
+    },
+
     eventData(event) {
       return prettyJson(event.data);
     },
