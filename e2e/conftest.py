@@ -16,11 +16,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from playwright.sync_api import Page
 
 from e2e.pages import QueuePage
 
@@ -54,6 +57,7 @@ class AppServer:
     url: str
     process: subprocess.Popen
     log_path: Path
+    jwt_secret_key: str = ""  # the server's, so that a test can mint a session for any member
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -85,11 +89,12 @@ def _wait_until_healthy(server: AppServer) -> None:
 
 def _start_app(directory: Path, **settings: str) -> AppServer:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "AUDITTRAIL_"))}
+    jwt_secret_key = secrets.token_urlsafe(32)
     env.update(
         {
             "DATABASE_URL": f"sqlite:///{directory / 'e2e.db'}",
             "SECRET_KEY": secrets.token_urlsafe(32),
-            "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+            "JWT_SECRET_KEY": jwt_secret_key,
             "RATELIMIT_STORAGE_URI": "memory://",
             "DEMO_LOGIN_ENABLED": "true",
             "AUDITTRAIL_TTL_MIN_SECONDS": "1",
@@ -126,7 +131,7 @@ def _start_app(directory: Path, **settings: str) -> AppServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = AppServer(f"http://127.0.0.1:{port}", process, log_path)
+    server = AppServer(f"http://127.0.0.1:{port}", process, log_path, jwt_secret_key)
     try:
         _wait_until_healthy(server)
     except Exception:
@@ -290,3 +295,67 @@ def axe_source() -> str:
 def queue(page):
     """A fresh demo workspace, signed in through the "Try the demo" button, on /deployments."""
     return QueuePage(page).demo_login()
+
+
+# --------------------------------------------------------------------------- other members
+
+ACCESS_COOKIE = "access_token_cookie"
+CSRF_COOKIE = "csrf_access_token"
+
+
+@pytest.fixture(scope="session")
+def mint_session(app_server) -> Callable[[str, str], tuple[str, str]]:
+    """(access token, CSRF token) for any member of a workspace, as the server's own login would sign them.
+
+    Built in this process with the server's JWT key and an empty in-memory database: minting
+    needs only the key and the app's JWT settings. The environment is patched for the build
+    so that no development secrets file is written under instance/.
+    """
+    from flask_jwt_extended import create_access_token
+    from flask_jwt_extended import get_csrf_token
+
+    from audittrail import create_app
+
+    settings = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "JWT_SECRET_KEY": app_server.jwt_secret_key,
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+    }
+    with mock.patch.dict(os.environ, {**settings, "DATABASE_URL": "sqlite://"}):
+        app = create_app(settings)
+
+    def mint(user_id: str, workspace_id: str) -> tuple[str, str]:
+        with app.app_context():
+            token = create_access_token(identity=user_id, additional_claims={"ws": workspace_id})
+            return token, get_csrf_token(token)
+
+    return mint
+
+
+@pytest.fixture
+def signed_in_as(browser, browser_context_args, app_server, mint_session, page_problems) -> Callable[..., Page]:
+    """Open a page in a second browser context signed in as member `user_id` of `workspace_id`.
+
+    The context carries the same cookies as a real sign-in (the HttpOnly access token and the
+    CSRF cookie the page reads); its page is watched for console errors and CSP violations
+    like the test's own.
+    """
+    contexts = []
+
+    def open_page(user_id: str, workspace_id: str) -> Page:
+        token, csrf = mint_session(user_id, workspace_id)
+        context = browser.new_context(**browser_context_args)
+        contexts.append(context)
+        context.add_cookies(
+            [
+                {"name": ACCESS_COOKIE, "value": token, "url": app_server.url, "httpOnly": True, "sameSite": "Lax"},
+                {"name": CSRF_COOKIE, "value": csrf, "url": app_server.url, "sameSite": "Lax"},
+            ]
+        )
+        page = context.new_page()
+        page_problems.watch(page)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
