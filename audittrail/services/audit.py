@@ -170,7 +170,8 @@ def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
         select(AuditEvent)
         .where(AuditEvent.workspace_id == workspace.id)
         .order_by(AuditEvent.seq, AuditEvent.id)
-        .execution_options(yield_per=1000)
+        # The database's rows, not events this session loaded earlier.
+        .execution_options(yield_per=1000, populate_existing=True)
     )
     # Closed explicitly: returning early must not leave a server-side cursor open.
     with db.session.scalars(query) as events:

@@ -29,6 +29,7 @@ from audittrail.domain.decisions import allowed_transitions as allowed_for
 from audittrail.extensions import db
 from audittrail.models import ActionApproval
 from audittrail.models import DeploymentAction
+from audittrail.models.types import is_valid_id
 from audittrail.services.actors import Actor
 from audittrail.services.actors import system_actor
 from audittrail.services.audit import append_event
@@ -67,10 +68,17 @@ def allowed_transitions(
     return allowed_for(action_facts(action, approvals), actor.caller, now)
 
 
-def _check(actor: Actor, action: DeploymentAction, transition: Transition, now: datetime, inputs=None) -> None:
+def _load_for_decision(actor: Actor, action_id: str) -> tuple[DeploymentAction, list[ActionApproval]]:
+    # Approvals first, then the row: an approval and the status it completes commit together, so
+    # a caller who sees an approval also sees its status, and a loser of a race that completed the
+    # action is told `invalid_transition`, never `already_approved` about an action now approved.
+    approvals = approvals_of([action_id])[action_id] if is_valid_id(action_id, "act") else []
+    return load_action(actor, action_id), approvals
+
+
+def _check(actor: Actor, action, approvals, transition: Transition, now: datetime, inputs=None) -> None:
     """Raise the domain's first refusal; a row past its TTL is flipped to expired first."""
-    facts = action_facts(action, approvals_of([action.id])[action.id])
-    refusal = decide(facts, actor.caller, transition, now, inputs)
+    refusal = decide(action_facts(action, approvals), actor.caller, transition, now, inputs)
     if refusal is None:
         return
     if refusal.code == ActionExpired.code:
@@ -102,8 +110,8 @@ def approve_action(
     """
     _refuse_before_reading(actor, Transition.APPROVE)
     with unit_of_work():
-        action = load_action(actor, action_id)
-        _check(actor, action, Transition.APPROVE, now, DecisionInputs(note=note, confirmation=confirmation))
+        action, approvals = _load_for_decision(actor, action_id)
+        _check(actor, action, approvals, Transition.APPROVE, now, DecisionInputs(note=note, confirmation=confirmation))
         required = TierRule.from_dict(action.policy).approvals_required
         # One statement takes the place: the count moves only while it is below N and the row is
         # still proposed, so racing approvers are counted one at a time and never past N. The row
@@ -213,8 +221,8 @@ def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | N
 def _move(actor: Actor, action_id: str, transition: Transition, now: datetime, values: dict, data: dict):
     _refuse_before_reading(actor, transition)
     with unit_of_work():
-        action = load_action(actor, action_id)
-        _check(actor, action, transition, now)
+        action, approvals = _load_for_decision(actor, action_id)
+        _check(actor, action, approvals, transition, now)
         rule = rule_for(transition, ActionStatus(action.status))
         won = db.session.execute(
             update(DeploymentAction)

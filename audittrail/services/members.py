@@ -10,6 +10,7 @@ from sqlalchemy import select
 from audittrail.domain import Capability
 from audittrail.domain import EventType
 from audittrail.domain import Role
+from audittrail.domain import UserKind
 from audittrail.domain import capability_refusal
 from audittrail.extensions import db
 from audittrail.models import User
@@ -19,27 +20,28 @@ from audittrail.services.audit import append_event
 from audittrail.services.audit import lock_workspace
 from audittrail.services.errors import LastAdmin
 from audittrail.services.errors import MemberNotFound
+from audittrail.services.errors import ValidationFailed
 from audittrail.services.errors import error_for
 from audittrail.services.unit_of_work import unit_of_work
 
 
 def list_members(actor: Actor) -> list[User]:
     """Every member of the actor's workspace: people first, then agents, each by name."""
-    return list(
-        db.session.scalars(
-            select(User).where(User.workspace_id == actor.workspace_id).order_by(User.kind, User.name, User.id)
-        )
-    )
+    people_first = (User.kind == UserKind.AGENT).asc()
+    query = select(User).where(User.workspace_id == actor.workspace_id).order_by(people_first, User.name, User.id)
+    return list(db.session.scalars(query))
 
 
 def change_role(actor: Actor, member_id: str, role: str, now: datetime) -> User:
     """Give a member another role, with a `member_role_changed` event (none when it is the same).
 
-    Raises Forbidden, MemberNotFound, LastAdmin (demoting the workspace's last admin).
+    Raises Forbidden, ValidationFailed, MemberNotFound, LastAdmin (demoting the last admin).
     """
     refusal = capability_refusal(actor.caller, Capability.MANAGE_MEMBERS)
     if refusal is not None:
         raise error_for(refusal)
+    if role not in Role.__members__.values():
+        raise ValidationFailed("Unknown role.", {"role": [f"Choose from {', '.join(Role)}."]})
     new_role = Role(role)
     if not is_valid_id(member_id, "usr"):
         raise MemberNotFound()

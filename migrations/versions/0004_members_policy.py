@@ -8,8 +8,6 @@ users created later default to `operator`. Existing actions keep the default rul
 and each approval already given becomes one recorded approval.
 """
 
-import json
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -62,7 +60,7 @@ def upgrade():
     for tier, rule in DEFAULT_RULES.items():
         op.execute(
             sa.text("UPDATE deployment_actions SET policy = :rule WHERE tier = :tier").bindparams(
-                rule=json.dumps(rule), tier=tier
+                sa.bindparam("rule", value=rule, type_=sa.JSON()), tier=tier
             )
         )
 

@@ -1,20 +1,29 @@
-"""Races on one row have exactly one winner; losers get invalid_transition and leave no trace (§4)."""
+"""Races on one row have exactly one winner per place; losers get 409 and leave no trace (§4, policy.md §3)."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from audittrail.domain import DEFAULT_TIER_RULES
 from audittrail.extensions import db
+from audittrail.models import ActionApproval
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
+from audittrail.models import User
 from audittrail.services import audit
 from audittrail.services import deciding
 from audittrail.services import expiry
+from audittrail.services import members
+from audittrail.services import policy
+from audittrail.services.actors import user_actor
 from audittrail.services.errors import ServiceError
+from tests.factories import add_member
+from tests.factories import key_actor
 from tests.factories import make_team
 from tests.factories import propose
 
@@ -143,3 +152,89 @@ def test_concurrent_sweeps_expire_each_row_once(app, clock):
     for action_id in ids:
         assert event_types(action_id) == ["expired", "proposed"]
     assert audit.verify_chain() is None
+
+
+# ----------------------------------------------------------------------------- N of M (policy.md §3)
+
+APPROVERS = 20
+
+
+def _require_two_for_tier2(team, now):
+    admin = add_member(team, now, "Ada", role="admin")
+    rules = {**DEFAULT_TIER_RULES, 2: replace(DEFAULT_TIER_RULES[2], approvals_required=2)}
+    policy.replace_policy(user_actor(admin), rules, now)
+
+
+def _approvals(action_id) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(ActionApproval).where(ActionApproval.action_id == action_id)
+    )
+
+
+def test_twenty_distinct_approvers_racing_for_two_places_record_exactly_two(app, clock):
+    team = make_team(clock())
+    _require_two_for_tier2(team, clock())
+    approvers = [user_actor(add_member(team, clock(), f"Approver{i}", role="approver")) for i in range(APPROVERS)]
+    action_id, now = propose(team.alice_actor, clock(), tier=2).id, clock()
+    db.session.remove()
+
+    results = race(app, [lambda actor=actor: deciding.approve_action(actor, action_id, now) for actor in approvers])
+
+    # A winner's returned row may already show the other winner's change: count losers instead.
+    assert results.count("invalid_transition") == APPROVERS - 2, results
+    assert all(r in ("proposed", "approved", "invalid_transition") for r in results), results
+    assert event_types(action_id) == ["approval_recorded", "approved", "proposed"]
+    row = db.session.get(DeploymentAction, action_id)
+    assert (row.status, row.approvals_received, _approvals(action_id)) == ("approved", 2, 2)
+    assert audit.verify_chain() is None
+
+
+def test_one_person_approving_at_once_through_every_credential_is_recorded_once(app, clock):
+    team = make_team(clock())
+    _require_two_for_tier2(team, clock())
+    agent = add_member(team, clock(), "Bot", role="approver", kind="agent", owner=team.bob)
+    bob_key, _ = key_actor(team.bob, clock())
+    credentials = [team.bob_actor, bob_key, user_actor(agent)] * 3
+    action_id, now = propose(team.alice_actor, clock(), tier=2).id, clock()
+    db.session.remove()
+
+    results = race(app, [lambda actor=actor: deciding.approve_action(actor, action_id, now) for actor in credentials])
+
+    assert sorted(results) == ["already_approved"] * (len(credentials) - 1) + ["proposed"], results
+    assert event_types(action_id) == ["approval_recorded", "proposed"]
+    row = db.session.get(DeploymentAction, action_id)
+    assert (row.status, row.approvals_received, _approvals(action_id)) == ("proposed", 1, 1)
+    assert audit.verify_chain() is None
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, clock):
+    team = make_team(clock())
+    first = add_member(team, clock(), "Ada", role="admin")
+    second = add_member(team, clock(), "Ben", role="admin")
+    a, b, now, workspace_id = user_actor(first), user_actor(second), clock(), team.workspace.id
+    db.session.remove()
+    outcomes = [None, None]
+    barrier = threading.Barrier(2)
+
+    def demote(index, actor, target_id):
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes[index] = members.change_role(actor, target_id, "approver", now).role
+            except ServiceError as error:
+                outcomes[index] = error.code
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=demote, args=(0, a, second.id)),
+        threading.Thread(target=demote, args=(1, b, first.id)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["approver", "last_admin"], outcomes
+    admins = db.session.scalar(select(func.count()).where(User.workspace_id == workspace_id, User.role == "admin"))
+    assert admins == 1
