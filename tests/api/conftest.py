@@ -21,6 +21,8 @@ from tests.factories import make_team
 ACTIONS = "/api/v1/deployments/actions"
 SUMMARY = "/api/v1/deployments/summary"
 API_KEYS = "/api/v1/api-keys"
+MEMBERS = "/api/v1/members"
+POLICY = "/api/v1/policy"
 ALL_SCOPES = ["actions:read", "actions:propose", "actions:decide", "actions:execute"]
 
 
@@ -87,6 +89,12 @@ class Caller:
 
     def delete(self, path, **kwargs):
         return self.client.delete(path, **self._merge(kwargs))
+
+    def patch(self, path, **kwargs):
+        return self.client.patch(path, **self._merge(kwargs))
+
+    def put(self, path, **kwargs):
+        return self.client.put(path, **self._merge(kwargs))
 
     def propose(self, expected=HTTPStatus.CREATED, **fields) -> dict:
         """POST a proposal (a valid tier 2 one unless told otherwise) and return the action."""
