@@ -38,6 +38,7 @@ from audittrail.domain import Transition
 from audittrail.domain import expected_confirmation
 from audittrail.domain import rule_for
 from audittrail.domain import tier_of
+from audittrail.domain.text import is_blank
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
@@ -445,7 +446,7 @@ def approve_action(
             raise SecondApproverRequired()
         if confirmation != expected_confirmation(action.target_ref):
             raise ConfirmationMismatch(details={"confirmation": ["Does not match the target ref."]})
-        if note is None or not note.strip():
+        if is_blank(note):
             raise OperatorReasonRequired(details={"note": ["Required for tier 3 approvals."]})
 
     return _transition(
@@ -490,7 +491,7 @@ def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | N
 
 
 def _clean(note: str | None) -> str | None:
-    if note is None or not note.strip():
+    if is_blank(note):
         return None
     return note
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from audittrail.domain import Scope
+from audittrail.domain.text import is_blank
 from audittrail.extensions import db
 from audittrail.models import ApiKey
 from audittrail.models import User
@@ -43,7 +44,7 @@ def create_api_key(user: User, name: str, now: datetime, scopes: list[str] | Non
 
     Raises ValidationFailed for an unknown scope or a blank name.
     """
-    if not name or not name.strip():
+    if is_blank(name):
         raise ValidationFailed("The key needs a name.", {"name": ["Must not be blank."]})
     known = [scope.value for scope in Scope]
     chosen = known if scopes is None else list(dict.fromkeys(scopes))

@@ -1,0 +1,117 @@
+"""What an outside probe found (issue 15): invisible reasons, crafted tokens, unknown parameters,
+duplicate keys, secrets in caches, per-account and per-user limits, and scopes before bodies."""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+import pytest
+
+from audittrail.schemas.custom_fields import NO_NUL_PATTERN
+from audittrail.schemas.custom_fields import not_blank_pattern
+from tests.api.conftest import ACTIONS
+from tests.api.conftest import API_KEYS
+from tests.api.conftest import error_code
+from tests.unit.test_text_rules import INVISIBLE
+from tests.unit.test_text_rules import TRICKY
+
+OPENAPI = "/api/v1/openapi.json"
+PROPOSAL = {"action_type": "throttle", "target_ref": "model/gpt-large@us-east-1", "reason": "Cost spike"}
+
+
+# ----------------------------------------------------------------------------- blank reasons
+
+
+@pytest.mark.parametrize("note", INVISIBLE + ["\u200b \u2060", "\u3000\u00a0"], ids=ascii)
+def test_a_tier3_approval_with_an_invisible_note_is_refused(alice, bob, note):
+    action = alice.propose(action_type="kill_run", target_ref="run_8f3a2c91d4e7")
+
+    response = bob.approve(action, note=note)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "operator_reason_required"
+    detail = alice.get(f"{ACTIONS}/{action['id']}").get_json()
+    assert detail["status"] == "proposed"
+    assert [event["type"] for event in detail["events"]] == ["proposed"]
+
+
+@pytest.mark.parametrize("reason", INVISIBLE, ids=ascii)
+def test_a_proposal_with_an_invisible_reason_is_refused(alice, reason):
+    response = alice.post(ACTIONS, json={**PROPOSAL, "reason": reason})
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert error_code(response) == "validation_error"
+    assert set(response.get_json()["error"]["details"]) == {"reason"}
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\ufeff\u3164", "\u2800"], ids=ascii)
+def test_an_api_key_with_an_invisible_name_is_refused(alice, name):
+    response = alice.post(API_KEYS, json={"name": name})
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert set(response.get_json()["error"]["details"]) == {"name"}
+
+
+@pytest.mark.parametrize("transition", ["approve", "reject"])
+def test_an_invisible_tier2_note_is_stored_as_no_note(alice, bob, transition):
+    action = alice.propose()
+
+    response = bob.transition(action["id"], transition, note="\u200b\ufeff")
+
+    assert response.status_code == HTTPStatus.OK
+    field = "approver_note" if transition == "approve" else "rejection_note"
+    assert response.get_json()[field] is None
+    events = alice.get(f"{ACTIONS}/{action['id']}").get_json()["events"]
+    assert events[-1]["data"]["note"] is None
+
+
+@pytest.mark.parametrize("reason", [text for text in TRICKY if text], ids=ascii)
+def test_the_documented_reason_pattern_is_what_the_server_accepts(client, alice, reason):
+    pattern = client.get(OPENAPI).get_json()["components"]["schemas"]["ActionPropose"]["properties"]["reason"]
+    documented = re.search(pattern["pattern"][:-1] + r"\Z", reason) is not None
+
+    response = alice.post(ACTIONS, json={**PROPOSAL, "reason": reason})
+
+    assert response.status_code == (HTTPStatus.CREATED if documented else HTTPStatus.UNPROCESSABLE_ENTITY)
+
+
+def test_every_not_blank_field_documents_the_generated_pattern(client):
+    schemas = client.get(OPENAPI).get_json()["components"]["schemas"]
+
+    assert schemas["ActionPropose"]["properties"]["reason"]["pattern"] == not_blank_pattern()
+    assert schemas["ApiKeyCreate"]["properties"]["name"]["pattern"] == not_blank_pattern()
+
+
+def _free_string(schema: dict) -> bool:
+    types = schema.get("type", [])
+    return "string" in (types if isinstance(types, list) else [types]) and "enum" not in schema
+
+
+def test_every_request_string_documents_that_nul_is_refused(client):
+    document = client.get(OPENAPI).get_json()
+    request_schemas = {
+        content["schema"]["$ref"].rsplit("/", 1)[1]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for content in operation.get("requestBody", {}).get("content", {}).values()
+    }
+    strings = [
+        (name, field, schema)
+        for name in request_schemas
+        for field, schema in document["components"]["schemas"][name]["properties"].items()
+        if _free_string(schema)
+    ]
+    strings += [
+        (path, parameter["name"], parameter["schema"])
+        for path, operations in document["paths"].items()
+        for operation in operations.values()
+        for parameter in operation["parameters"]
+        if parameter["in"] == "query" and _free_string(parameter["schema"])
+    ]
+
+    assert len(strings) >= 10
+    for where, field, schema in strings:
+        assert re.search(schema["pattern"], "a\x00") is None, (where, field)
+    assert NO_NUL_PATTERN in {schema["pattern"] for _, _, schema in strings}
+    assert "U+0000" in document["info"]["description"]
