@@ -4,20 +4,31 @@ duplicate keys, secrets in caches, per-account and per-user limits, and scopes b
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from http import HTTPStatus
 
+import jwt as pyjwt
 import pytest
 
 from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import not_blank_pattern
 from tests.api.conftest import ACTIONS
 from tests.api.conftest import API_KEYS
+from tests.api.conftest import bearer
 from tests.api.conftest import error_code
+from tests.factories import make_team
 from tests.unit.test_text_rules import INVISIBLE
 from tests.unit.test_text_rules import TRICKY
 
 OPENAPI = "/api/v1/openapi.json"
 PROPOSAL = {"action_type": "throttle", "target_ref": "model/gpt-large@us-east-1", "reason": "Cost spike"}
+LOGIN = "/api/v1/auth/login"
+
+
+@pytest.fixture
+def team_with_passwords(app, clock):
+    return make_team(clock(), name="Login", passwords=True)
 
 
 # ----------------------------------------------------------------------------- blank reasons
@@ -115,3 +126,69 @@ def test_every_request_string_documents_that_nul_is_refused(client):
         assert re.search(schema["pattern"], "a\x00") is None, (where, field)
     assert NO_NUL_PATTERN in {schema["pattern"] for _, _, schema in strings}
     assert "U+0000" in document["info"]["description"]
+
+
+# ----------------------------------------------------------------------------- crafted tokens
+
+ME = "/api/v1/auth/me"
+LOGOUT = "/api/v1/auth/logout"
+_OMIT = object()
+
+
+def _signed_token(app, user, **claims) -> str:
+    """A token signed with the app's own key, with these claims changed (`_OMIT` leaves one out)."""
+    now = int(time.time())
+    values = {"sub": user.id, "type": "access", "fresh": False, "jti": uuid.uuid4().hex, "iat": now, "nbf": now,
+              "exp": now + 3600, "ws": user.workspace_id}  # fmt: skip
+    values.update(claims)
+    return pyjwt.encode(
+        {name: value for name, value in values.items() if value is not _OMIT},
+        app.config["JWT_SECRET_KEY"],
+        algorithm="HS256",
+    )
+
+
+CRAFTED_CLAIMS = {
+    "no-exp": {"exp": _OMIT},
+    "no-jti": {"jti": _OMIT},
+    "no-sub": {"sub": _OMIT},
+    "no-type": {"type": _OMIT},
+    "huge-exp": {"exp": 10**20},
+    "exp-past-a-lifetime": {"exp": int(time.time()) + 9 * 3600},
+    "float-exp": {"exp": time.time() + 600.5},
+    "string-exp": {"exp": "9999999999"},
+    "integer-jti": {"jti": 7},
+    "empty-jti": {"jti": ""},
+    "jti-of-256": {"jti": "j" * 256},
+    "object-sub": {"sub": {"id": 1}},
+}
+
+
+@pytest.mark.parametrize("path", [ME, ACTIONS, LOGOUT])
+@pytest.mark.parametrize("claims", CRAFTED_CLAIMS.values(), ids=CRAFTED_CLAIMS)
+def test_a_validly_signed_token_without_the_required_claims_is_unauthorized(app, client, team, claims, path):
+    token = _signed_token(app, team.alice, **claims)
+
+    response = client.open(path, method="POST" if path == LOGOUT else "GET", headers=bearer(token))
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert error_code(response) == "unauthorized"
+
+
+def test_a_token_with_a_200_character_jti_can_be_logged_out_and_is_then_revoked(app, client, team):
+    """The jti column holds what the app accepts (run with TEST_DATABASE_URL for PostgreSQL)."""
+    token = _signed_token(app, team.alice, jti="j" * 200)
+    assert client.get(ME, headers=bearer(token)).status_code == HTTPStatus.OK
+
+    logout = client.post(LOGOUT, headers=bearer(token))
+
+    assert logout.status_code == HTTPStatus.NO_CONTENT
+    assert client.get(ME, headers=bearer(token)).status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_token_the_app_signs_carries_every_required_claim(app, client, team_with_passwords):
+    response = client.post(LOGIN, json={"email": team_with_passwords.alice.email, "password": "alice-password"})
+    claims = pyjwt.decode(response.get_json()["access_token"], options={"verify_signature": False})
+
+    assert {"exp", "jti", "sub", "type"} <= set(claims)
+    assert client.get(ME, headers=bearer(response.get_json()["access_token"])).status_code == HTTPStatus.OK
