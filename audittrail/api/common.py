@@ -11,6 +11,7 @@ from functools import wraps
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from audittrail.auth import require_auth
 from audittrail.errors import ApiError
@@ -35,9 +36,25 @@ def _finite_float(text: str) -> float:
 MAX_JSON_DEPTH = 64
 
 
+def request_body() -> bytes:
+    """The raw body; raises RequestEntityTooLarge (413) past MAX_CONTENT_LENGTH however it was sent.
+
+    werkzeug refuses a Content-Length over the limit, but reads a chunked body (no Content-Length)
+    only up to the limit and drops the rest: a valid JSON object followed by 200 KB of padding
+    would pass as the object. One more byte read from the server's own stream tells whether the
+    body went on.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    cut_at_the_limit = request.content_length is None and limit is not None and len(raw) >= limit
+    if cut_at_the_limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def json_body(optional: bool = False) -> dict:
     """The request body as a JSON object; raises ApiError(malformed_json) or ValidationFailed otherwise."""
-    raw = request.get_data(cache=True)
+    raw = request_body()
     if not raw.strip():
         if optional:
             return {}

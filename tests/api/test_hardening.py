@@ -3,20 +3,26 @@ duplicate keys, secrets in caches, per-account and per-user limits, and scopes b
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 import time
+import urllib.parse
 import uuid
 from http import HTTPStatus
 
 import jwt as pyjwt
 import pytest
 
+from audittrail.models import DeploymentAction
 from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import not_blank_pattern
+from tests.api import test_live_server
 from tests.api.conftest import ACTIONS
 from tests.api.conftest import API_KEYS
 from tests.api.conftest import bearer
 from tests.api.conftest import error_code
+from tests.api.conftest import jwt_for
 from tests.factories import make_team
 from tests.unit.test_text_rules import INVISIBLE
 from tests.unit.test_text_rules import TRICKY
@@ -192,3 +198,52 @@ def test_a_token_the_app_signs_carries_every_required_claim(app, client, team_wi
 
     assert {"exp", "jti", "sub", "type"} <= set(claims)
     assert client.get(ME, headers=bearer(response.get_json()["access_token"])).status_code == HTTPStatus.OK
+
+
+# ----------------------------------------------------------------------------- chunked bodies
+
+# The app on a real socket (werkzeug's threaded server): the test client always sends a length.
+live_server = test_live_server.live_server
+BODY_LIMIT = 64 * 1024
+
+
+def _post_chunked(base_url: str, path: str, token: str, body: bytes) -> tuple[int, dict]:
+    """POST `body` with Transfer-Encoding: chunked (no Content-Length), in 8 KiB chunks."""
+    url = urllib.parse.urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        chunks = (body[offset : offset + 8192] for offset in range(0, len(body), 8192))
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        connection.request("POST", path, body=chunks, headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def _padded_proposal(size: int) -> bytes:
+    body = json.dumps(PROPOSAL).encode()
+    return body + b" " * (size - len(body))
+
+
+def test_a_chunked_body_over_the_limit_is_refused_not_cut_to_it(live_server, team):
+    token = jwt_for(team.alice)
+
+    status, answer = _post_chunked(live_server, ACTIONS, token, _padded_proposal(len(json.dumps(PROPOSAL)) + 200_000))
+
+    assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert answer["error"]["code"] == "payload_too_large"
+    assert DeploymentAction.query.count() == 0
+
+
+def test_a_chunked_body_of_exactly_the_limit_is_accepted(live_server, team):
+    status, answer = _post_chunked(live_server, ACTIONS, jwt_for(team.alice), _padded_proposal(BODY_LIMIT))
+
+    assert status == HTTPStatus.CREATED, answer
+
+
+def test_a_chunked_body_one_byte_over_the_limit_is_refused(live_server, team):
+    status, answer = _post_chunked(live_server, ACTIONS, jwt_for(team.alice), _padded_proposal(BODY_LIMIT + 1))
+
+    assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert answer["error"]["code"] == "payload_too_large"
