@@ -185,6 +185,12 @@ def operation(
         def wrapper(*args, **kwargs):
             if query is not None:
                 kwargs["query"] = load(query(), query_arguments())
+            elif request.args:
+                # Like an unknown body field: a client that thinks a parameter does something must learn otherwise.
+                raise ValidationFailed(
+                    "This route takes no query parameters.",
+                    {name: ["Unknown query parameter."] for name in request.args},
+                )
             if body is not None:
                 kwargs["body"] = load(body(), json_body(optional=body_optional))
             return view(*args, **kwargs)

@@ -247,3 +247,52 @@ def test_a_chunked_body_one_byte_over_the_limit_is_refused(live_server, team):
 
     assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     assert answer["error"]["code"] == "payload_too_large"
+
+
+# ----------------------------------------------------------------------------- unknown query parameters
+
+ROUTES_WITHOUT_QUERY = [
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", API_KEYS),
+    ("POST", API_KEYS),
+    ("DELETE", f"{API_KEYS}/{{key_id}}"),
+    ("POST", ACTIONS),
+    ("GET", f"{ACTIONS}/{{action_id}}"),
+    ("POST", f"{ACTIONS}/{{action_id}}/approve"),
+    ("POST", f"{ACTIONS}/{{action_id}}/reject"),
+    ("POST", f"{ACTIONS}/{{action_id}}/mark-executed"),
+]
+BODIES = {API_KEYS: {"name": "runner"}, ACTIONS: PROPOSAL}
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES_WITHOUT_QUERY, ids=[f"{m} {p}" for m, p in ROUTES_WITHOUT_QUERY])
+def test_an_unknown_query_parameter_is_refused_and_named_on_a_route_without_query(alice, bob, method, path):
+    action = bob.propose()
+    key_id = alice.post(API_KEYS, json={"name": "k"}).get_json()["id"]
+    url = path.format(action_id=action["id"], key_id=key_id)
+
+    response = alice.client.open(
+        url, method=method, headers=alice.headers, query_string={"foo": "1"}, json=BODIES.get(path, {})
+    )
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert error_code(response) == "validation_error"
+    assert response.get_json()["error"]["details"] == {"foo": ["Unknown query parameter."]}
+    assert alice.get(f"{ACTIONS}/{action['id']}").get_json()["status"] == "proposed"
+
+
+@pytest.mark.parametrize("path", [ACTIONS, "/api/v1/deployments/summary"])
+def test_an_unknown_query_parameter_is_refused_and_named_on_a_route_with_query(alice, path):
+    response = alice.get(path, query_string={"foo": "1"})
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "foo" in response.get_json()["error"]["details"]
+
+
+def test_the_login_routes_refuse_unknown_query_parameters_too(client):
+    response = client.post("/api/v1/auth/demo-login", query_string={"foo": "1"})
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert response.get_json()["error"]["details"] == {"foo": ["Unknown query parameter."]}
+
