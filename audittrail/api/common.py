@@ -11,6 +11,7 @@ from functools import wraps
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from audittrail.auth import require_auth
@@ -37,17 +38,25 @@ MAX_JSON_DEPTH = 64
 
 
 def request_body() -> bytes:
-    """The raw body; raises RequestEntityTooLarge (413) past MAX_CONTENT_LENGTH however it was sent.
+    """The raw body; raises RequestEntityTooLarge (413) past MAX_CONTENT_LENGTH however it was sent,
+    ApiError(malformed_json) when the server's stream fails.
 
     werkzeug refuses a Content-Length over the limit, but reads a chunked body (no Content-Length)
     only up to the limit and drops the rest: a valid JSON object followed by 200 KB of padding
     would pass as the object. One more byte read from the server's own stream tells whether the
     body went on.
     """
-    raw = request.get_data(cache=True)
     limit = request.max_content_length
-    cut_at_the_limit = request.content_length is None and limit is not None and len(raw) >= limit
-    if cut_at_the_limit and request.environ["wsgi.input"].read(1):
+    try:
+        raw = request.get_data(cache=True)
+        cut_at_the_limit = request.content_length is None and limit is not None and len(raw) >= limit
+        goes_on = cut_at_the_limit and request.environ["wsgi.input"].read(1)
+    except HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 — bad chunked framing (werkzeug raises OSError, gunicorn its
+        # ParseException) or a client gone mid-body: the request's fault, so a 400, never a 500.
+        raise ApiError("malformed_json", "The request body could not be read (malformed chunked encoding?).") from None
+    if goes_on:
         raise RequestEntityTooLarge()
     return raw
 

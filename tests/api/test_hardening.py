@@ -4,8 +4,10 @@ duplicate keys, secrets in caches, per-account and per-user limits, and scopes b
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import re
+import socket
 import time
 import urllib.parse
 import uuid
@@ -13,6 +15,7 @@ from http import HTTPStatus
 
 import jwt as pyjwt
 import pytest
+from gunicorn.http.errors import InvalidChunkSize
 
 from audittrail.models import DeploymentAction
 from audittrail.schemas.custom_fields import NO_NUL_PATTERN
@@ -296,3 +299,47 @@ def test_the_login_routes_refuse_unknown_query_parameters_too(client):
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert response.get_json()["error"]["details"] == {"foo": ["Unknown query parameter."]}
 
+
+def _send_raw(base_url: str, data: bytes) -> bytes:
+    url = urllib.parse.urlsplit(base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_malformed_chunked_body_is_a_400_envelope_not_a_500(live_server, team):
+    request = (
+        f"POST {ACTIONS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {jwt_for(team.alice)}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ).encode()
+
+    answer = _send_raw(live_server, request)
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400", answer[:300]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "malformed_json"
+
+
+class _GunicornBrokenChunks(io.RawIOBase):
+    """gunicorn's body stream on bad chunk framing: its own exception, not an OSError."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        raise InvalidChunkSize(b"zz")
+
+
+def test_a_body_stream_that_fails_under_gunicorn_is_a_400_envelope_not_a_500(alice):
+    response = alice.post(
+        ACTIONS,
+        content_type="application/json",
+        environ_overrides={"wsgi.input": _GunicornBrokenChunks(), "wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "malformed_json"
