@@ -35,6 +35,7 @@ def list_api_keys():
     responses={201: ApiKeyCreatedSchema},
     errors=[*_ERRORS, "malformed_json", "validation_error"],
     tags=["api-keys"],
+    carries_secret=True,
 )
 def create_api_key(body):
     """Create an API key; the secret `key` is in this answer only."""

@@ -35,7 +35,9 @@ def _token_response(user):
 
 @bp.post("/auth/demo-login")
 @login_limit
-@operation(auth="none", responses={200: TokenSchema}, errors=["not_found", "rate_limited"], tags=["auth"])
+@operation(
+    auth="none", responses={200: TokenSchema}, errors=["not_found", "rate_limited"], tags=["auth"], carries_secret=True
+)
 def demo_login():
     """Create a fresh demo workspace with seeded actions and sign in as its operator."""
     if not current_app.config["DEMO_LOGIN_ENABLED"]:
@@ -52,6 +54,7 @@ def demo_login():
     responses={200: TokenSchema},
     errors=["malformed_json", "validation_error", "unauthorized", "rate_limited"],
     tags=["auth"],
+    carries_secret=True,
 )
 def login(body):
     """Sign in with email and password."""

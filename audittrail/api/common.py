@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from functools import wraps
 
+from flask import make_response
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
@@ -152,6 +153,7 @@ class Operation:
     headers: dict[str, dict] = field(default_factory=dict)
     response_headers: dict[int, dict[str, dict]] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    carries_secret: bool = False
 
 
 def operation(
@@ -167,11 +169,13 @@ def operation(
     headers: dict | None = None,
     response_headers: dict | None = None,
     tags: list[str] | None = None,
+    carries_secret: bool = False,
 ):
     """Authenticate, check the scope, load the query and body through their schemas, then call the view.
 
     The view gets `body=` and/or `query=` keyword arguments. The same metadata documents
     the route in the OpenAPI document, so what is validated is what is documented.
+    `carries_secret`: the answer holds a token or a key, which no cache may keep (Cache-Control: no-store).
     """
 
     def decorate(view):
@@ -188,6 +192,7 @@ def operation(
             headers=headers or {},
             response_headers=response_headers or {},
             tags=tags or [],
+            carries_secret=carries_secret,
         )
 
         @wraps(view)
@@ -202,7 +207,11 @@ def operation(
                 )
             if body is not None:
                 kwargs["body"] = load(body(), json_body(optional=body_optional))
-            return view(*args, **kwargs)
+            if not carries_secret:
+                return view(*args, **kwargs)
+            response = make_response(view(*args, **kwargs))
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
         wrapped = wrapper
         if auth != "none":

@@ -122,6 +122,12 @@ def _operation(meta, rule) -> dict:
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         response["headers"].update(meta.response_headers.get(status, {}))
+        if meta.carries_secret:
+            response["headers"]["Cache-Control"] = {
+                "required": True,
+                "schema": {"type": "string", "const": "no-store"},
+                "description": "The answer holds a secret: no cache may keep it.",
+            }
         operation["responses"][str(status)] = response
     codes = list(meta.errors)
     if meta.auth != "none" and "unauthorized" not in codes:

@@ -343,3 +343,46 @@ def test_a_body_stream_that_fails_under_gunicorn_is_a_400_envelope_not_a_500(ali
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert error_code(response) == "malformed_json"
+
+
+# ----------------------------------------------------------------------------- secrets in caches
+
+
+def test_demo_login_answers_are_not_stored_by_caches(client):
+    response = client.post("/api/v1/auth/demo-login")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_login_answers_are_not_stored_by_caches(client, team_with_passwords):
+    response = client.post(LOGIN, json={"email": team_with_passwords.alice.email, "password": "alice-password"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_answer_that_shows_an_api_key_secret_is_not_stored_by_caches(alice):
+    response = alice.post(API_KEYS, json={"name": "runner"})
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/login", "/deployments"])
+def test_html_pages_are_not_stored_by_caches(client, path):
+    client.set_cookie("access_token_cookie", "present")
+
+    response = client.get(path)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.mimetype == "text/html"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_document_states_no_store_on_the_answers_with_secrets(client):
+    paths = client.get(OPENAPI).get_json()["paths"]
+
+    for path, method, status in [("/api/v1/auth/demo-login", "post", "200"), ("/api/v1/auth/login", "post", "200"),
+                                 ("/api/v1/api-keys", "post", "201")]:  # fmt: skip
+        assert "Cache-Control" in paths[path][method]["responses"][status]["headers"], path
