@@ -84,6 +84,9 @@ def _resolve() -> Principal:
         if key is None:
             raise Unauthorized("Unknown or revoked API key.")
         return Principal(api_key_actor(key, g.get("request_id")), key.user, key)
+    if bearer is not None:
+        # RFC 7235: the scheme is case-insensitive; flask-jwt-extended only reads "Bearer" as written.
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {bearer}"
     try:
         verify_jwt_in_request()
         user_id = get_jwt()["sub"]

@@ -24,6 +24,18 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object gave one key twice."""
+
+
+def _refuse_duplicate_keys(pairs: list) -> dict:
+    # json.loads keeps the last value; a proxy or WAF that read the first would not see what we act on.
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _DuplicateKey(next(name for index, name in enumerate(names) if name in names[:index]))
+    return dict(pairs)
+
+
 def _finite_float(text: str) -> float:
     # 1e400 is valid JSON syntax but no double: it would come back out as Infinity, which is
     # not JSON (and PostgreSQL's json type refuses it).
@@ -70,7 +82,13 @@ def json_body(optional: bool = False) -> dict:
             return {}
         raise ApiError("malformed_json", "The request body must be a JSON object.")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(
+            raw, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_refuse_duplicate_keys
+        )
+    except _DuplicateKey as duplicate:
+        raise ApiError(
+            "malformed_json", "The request body gives the same key twice in one object.", {"key": str(duplicate)[:200]}
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError("malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(value, dict):

@@ -386,3 +386,53 @@ def test_the_document_states_no_store_on_the_answers_with_secrets(client):
     for path, method, status in [("/api/v1/auth/demo-login", "post", "200"), ("/api/v1/auth/login", "post", "200"),
                                  ("/api/v1/api-keys", "post", "201")]:  # fmt: skip
         assert "Cache-Control" in paths[path][method]["responses"][status]["headers"], path
+
+
+# ----------------------------------------------------------------------------- the Authorization scheme
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive_for_a_jwt(client, team, scheme):
+    response = client.get(ME, headers={"Authorization": f"{scheme} {jwt_for(team.alice)}"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.get_json()["user"]["id"] == team.alice.id
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive_for_an_api_key(client, alice, scheme):
+    secret = alice.create_key()
+
+    response = client.get(ACTIONS, headers={"Authorization": f"{scheme} {secret}"})
+
+    assert response.status_code == HTTPStatus.OK
+
+
+# ----------------------------------------------------------------------------- duplicate keys
+
+DUPLICATE_KEY_BODIES = {
+    "top level": ('{"action_type": "alert", "target_ref": "pager/sre", "reason": "Latency",'
+                  ' "action_type": "kill_run"}', "action_type"),
+    "nested": ('{"action_type": "alert", "target_ref": "pager/sre", "reason": "Latency",'
+               ' "payload": {"max_rps": 40, "max_rps": 4000}}', "max_rps"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "key"), DUPLICATE_KEY_BODIES.values(), ids=DUPLICATE_KEY_BODIES)
+def test_a_json_object_with_the_same_key_twice_is_malformed(alice, body, key):
+    response = alice.post(ACTIONS, data=body, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "malformed_json"
+    assert response.get_json()["error"]["details"] == {"key": key}
+    assert alice.get(ACTIONS).get_json()["items"] == []
+
+
+def test_a_transition_body_with_the_same_key_twice_is_malformed(alice, bob):
+    action = alice.propose()
+    body = '{"note": "a", "note": "b"}'
+
+    response = bob.post(f"{ACTIONS}/{action['id']}/reject", data=body, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "malformed_json"
