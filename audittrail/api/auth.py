@@ -17,6 +17,8 @@ from audittrail.api import bp
 from audittrail.api.common import operation
 from audittrail.auth import current_principal
 from audittrail.auth import now
+from audittrail.ratelimit import clear_login_failures
+from audittrail.ratelimit import login_account_limit
 from audittrail.ratelimit import login_limit
 from audittrail.schemas import LoginSchema
 from audittrail.schemas import MeSchema
@@ -48,6 +50,7 @@ def demo_login():
 
 @bp.post("/auth/login")
 @login_limit
+@login_account_limit
 @operation(
     auth="none",
     body=LoginSchema,
@@ -59,6 +62,7 @@ def demo_login():
 def login(body):
     """Sign in with email and password."""
     user = users.authenticate_password(body["email"], body["password"])
+    clear_login_failures()
     return _token_response(user)
 
 

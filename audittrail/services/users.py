@@ -30,9 +30,14 @@ def create_workspace(name: str, now: datetime) -> Workspace:
     return workspace
 
 
+def normalize_email(email: str) -> str:
+    """The form an email is stored and looked up in."""
+    return email.strip().lower()
+
+
 def create_user(workspace: Workspace, email: str, name: str, now: datetime, password: str | None = None) -> User:
     """A member of `workspace` (flushed, not committed); raises ValidationFailed on a taken email."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     if db.session.scalar(select(func.count()).where(User.email == email)):
         raise ValidationFailed("This email is taken.", {"email": ["Already registered."]})
     user = User(
@@ -51,7 +56,7 @@ def authenticate_password(email: str, password: str) -> User:
     """The user with this email and password; raises Unauthorized otherwise."""
     if "\x00" in email:  # PostgreSQL refuses NUL in text; such an email cannot exist
         raise Unauthorized("Wrong email or password.")
-    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    user = db.session.scalars(select(User).where(User.email == normalize_email(email))).first()
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     if not check_password_hash(stored, password) or user is None or not user.password_hash:
         raise Unauthorized("Wrong email or password.")
