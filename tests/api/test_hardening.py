@@ -22,10 +22,12 @@ from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import not_blank_pattern
 from tests.api import test_live_server
 from tests.api.conftest import ACTIONS
+from tests.api.conftest import ALL_SCOPES
 from tests.api.conftest import API_KEYS
 from tests.api.conftest import bearer
 from tests.api.conftest import error_code
 from tests.api.conftest import jwt_for
+from tests.api.conftest import key_caller
 from tests.factories import make_team
 from tests.unit.test_text_rules import INVISIBLE
 from tests.unit.test_text_rules import TRICKY
@@ -436,3 +438,64 @@ def test_a_transition_body_with_the_same_key_twice_is_malformed(alice, bob):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert error_code(response) == "malformed_json"
+
+
+# ----------------------------------------------------------------------------- scope before body
+
+OTHER_SCOPES = {scope: [other for other in ALL_SCOPES if other != scope] for scope in ALL_SCOPES}
+JSON_TYPE = "application/json"
+# Each scoped route, the scope it needs, and a body (or query) that would be refused on its own.
+SCOPED_ROUTES = [
+    ("POST", ACTIONS, "actions:propose", {"json": {"action_type": "nuke", "bogus": 1}}),
+    ("POST", ACTIONS, "actions:propose", {"data": "{not json", "content_type": JSON_TYPE}),
+    ("POST", f"{ACTIONS}/{{action_id}}/approve", "actions:decide", {"json": {"note": 5, "bogus": 1}}),
+    ("POST", f"{ACTIONS}/{{action_id}}/reject", "actions:decide", {"json": {"note": ["x"], "bogus": 1}}),
+    ("POST", f"{ACTIONS}/{{action_id}}/mark-executed", "actions:execute", {"json": {"outcome": "done", "bogus": 1}}),
+    ("POST", f"{ACTIONS}/{{action_id}}/mark-executed", "actions:execute", {"data": "[1,", "content_type": JSON_TYPE}),
+    ("GET", ACTIONS, "actions:read", {"query_string": {"limit": "0", "status": "nope"}}),
+    ("GET", "/api/v1/deployments/summary", "actions:read", {"query_string": {"tz": "", "foo": "1"}}),
+    ("GET", f"{ACTIONS}/{{action_id}}", "actions:read", {"query_string": {"foo": "1"}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope", "request_kwargs"),
+    SCOPED_ROUTES,
+    ids=[f"{method} {path.rsplit('/', 1)[-1]} {index}" for index, (method, path, _, _) in enumerate(SCOPED_ROUTES)],
+)
+def test_a_key_without_the_routes_scope_is_refused_before_its_body_or_query_is_read(
+    client, alice, bob, method, path, scope, request_kwargs
+):
+    action = bob.propose()
+    key = key_caller(client, alice.create_key(scopes=OTHER_SCOPES[scope]))
+
+    response = key.client.open(
+        path.format(action_id=action["id"]), method=method, headers=key.headers, **request_kwargs
+    )
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert error_code(response) == "forbidden"
+    assert response.get_json()["error"]["details"] == {"scope": scope}
+
+
+# ----------------------------------------------------------------------------- per-workspace seq
+
+
+def test_each_workspace_numbers_its_events_from_one_without_gaps(alice, bob, rival):
+    mine, theirs = [], []
+    for _ in range(3):
+        mine.append(alice.propose())
+        theirs.append(rival.propose())
+    assert bob.approve(mine[0]).status_code == HTTPStatus.OK
+    assert rival.transition(theirs[1]["id"], "reject").status_code == HTTPStatus.OK
+    assert bob.approve(mine[2]).status_code == HTTPStatus.OK
+
+    def seqs(caller, actions_made):
+        return sorted(
+            event["seq"]
+            for action in actions_made
+            for event in caller.get(f"{ACTIONS}/{action['id']}").get_json()["events"]
+        )
+
+    assert seqs(alice, mine) == [1, 2, 3, 4, 5]
+    assert seqs(rival, theirs) == [1, 2, 3, 4]
