@@ -41,14 +41,31 @@ _DESCRIPTION = (
 )
 
 
+NO_NUL_SCHEMA = "NoNulAnywhere"
+# No type of its own: each keyword applies to one JSON type only, so it constrains the strings and
+# object keys at every depth of a payload or outcome, and lets everything else (null included) be.
+_NO_NUL_ANYWHERE = {
+    "description": "A JSON value none of whose strings or object keys, at any depth, holds U+0000.",
+    "pattern": NO_NUL_PATTERN,
+    "propertyNames": {"pattern": NO_NUL_PATTERN},
+    "additionalProperties": {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"},
+    "items": {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"},
+}
+
+
 def _string_patterns(self, field, ret, **kwargs) -> dict:
-    """A request's string fields state the server's rules as patterns: "not blank" and no NUL.
+    """A request's string fields state the server's rules as patterns: "not blank" and no NUL; its JSON
+    objects (payload, outcome) refer to the NUL rule for every string they hold.
 
     Response schemas are left alone: what the server sends was checked when it came in.
     """
+    if not isinstance(field.root, StrictSchema):
+        return {}
+    if isinstance(field, JsonObject):
+        return {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"}
     types = ret.get("type")
     is_string = "string" in (types if isinstance(types, list) else [types])
-    if not is_string or "pattern" in ret or "enum" in ret or not isinstance(field.root, StrictSchema):
+    if not is_string or "pattern" in ret or "enum" in ret:
         return {}
     if isinstance(field, Text):
         return {"pattern": not_blank_pattern()}
@@ -77,6 +94,7 @@ def build_spec(app) -> dict:
     spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema(NO_NUL_SCHEMA, component=_NO_NUL_ANYWHERE)
 
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):

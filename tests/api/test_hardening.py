@@ -13,6 +13,7 @@ import urllib.parse
 import uuid
 from http import HTTPStatus
 
+import jsonschema_rs
 import jwt as pyjwt
 import pytest
 from gunicorn.http.errors import InvalidChunkSize
@@ -499,3 +500,29 @@ def test_each_workspace_numbers_its_events_from_one_without_gaps(alice, bob, riv
 
     assert seqs(alice, mine) == [1, 2, 3, 4, 5]
     assert seqs(rival, theirs) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("schema", "body", "server_status"),
+    [
+        ("ActionMarkExecuted", {"outcome": {"log": ["ok", {"deep": "a\x00b"}]}}, HTTPStatus.UNPROCESSABLE_ENTITY),
+        ("ActionMarkExecuted", {"outcome": {"k\x00ey": 1}}, HTTPStatus.UNPROCESSABLE_ENTITY),
+        ("ActionMarkExecuted", {"outcome": {"log": ["ok", {"deep": "fine"}], "n": None}}, HTTPStatus.OK),
+        ("ActionMarkExecuted", {"outcome": None}, HTTPStatus.OK),
+    ],
+    ids=["nul-deep-in-a-value", "nul-in-a-key", "no-nul", "null-outcome"],
+)
+def test_the_document_refuses_nul_at_any_depth_of_a_json_object_as_the_server_does(
+    client, alice, bob, schema, body, server_status
+):
+    document = client.get(OPENAPI).get_json()
+    validator = jsonschema_rs.validator_for(
+        {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    )
+    action = alice.propose()
+    assert bob.approve(action).status_code == HTTPStatus.OK
+
+    response = bob.transition(action["id"], "mark-executed", **body)
+
+    assert response.status_code == server_status
+    assert validator.is_valid(body) is (server_status == HTTPStatus.OK)
