@@ -57,6 +57,13 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0, minimum=0)
 # ever shared between processes.
 preload_app = False
 proc_name = "audittrail"
+# gunicorn refuses these itself, while it parses the request and before the app exists for it, with
+# its own small HTML page (no error envelope, no X-Request-ID): 414 for a longer request line, 431
+# for more or longer header fields. Stated rather than left to defaults, since the README lists them
+# (Running in production, 3); a reverse proxy in front usually refuses even earlier.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 if os.path.isdir("/dev/shm"):
     # Heartbeat files on tmpfs: a slow disk must not get healthy workers killed.
     worker_tmp_dir = "/dev/shm"

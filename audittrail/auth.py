@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from functools import wraps
 
 from flask import after_this_request
@@ -15,7 +17,9 @@ from flask import has_request_context
 from flask import request
 from flask_jwt_extended import get_jwt
 from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.exceptions import CSRFError
+from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy.exc import SQLAlchemyError
@@ -91,6 +95,9 @@ def _resolve() -> Principal:
         if api_keys.needs_use_recorded(key, now()):
             _record_key_use_after_this_request(key.id, now())
         return Principal(api_key_actor(key, g.get("request_id")), key.user, key)
+    if bearer is not None:
+        # RFC 7235: the scheme is case-insensitive; flask-jwt-extended only reads "Bearer" as written.
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {bearer}"
     try:
         verify_jwt_in_request()
         user_id = get_jwt()["sub"]
@@ -186,3 +193,45 @@ def idempotency_client() -> str:
 @jwt.token_in_blocklist_loader
 def _token_revoked(jwt_header, jwt_payload) -> bool:
     return users.is_token_revoked(jwt_payload["jti"])
+
+
+# Logout stores the jti (revoked_tokens.jti holds 255 characters) until `exp`; a token without
+# either could never be revoked, and flask-jwt-extended fills in a missing `type` or `jti` itself.
+REQUIRED_CLAIMS = ("exp", "jti", "sub", "type")
+MAX_JTI_LENGTH = 255
+# Clock skew allowed between the host that signed a token and the one reading it.
+EXP_SKEW_SECONDS = 60
+
+
+def token_claims_problem(claims: dict, now_timestamp: float, lifetime: timedelta) -> str | None:
+    """Why these claims cannot be accepted, or None: each required claim present, of its type, in range.
+
+    `exp` may lie at most one token lifetime (plus skew) ahead: this app never signs a longer one, and
+    a larger value would be a token that never expires (and overflow a datetime on logout).
+    """
+    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
+    if missing:
+        return f"Missing claim: {', '.join(missing)}"
+    exp, jti = claims["exp"], claims["jti"]
+    if isinstance(exp, bool) or not isinstance(exp, int):
+        return "The exp claim must be an integer."
+    if exp > now_timestamp + lifetime.total_seconds() + EXP_SKEW_SECONDS:
+        return "The exp claim lies further ahead than any token this app signs."
+    if not isinstance(jti, str) or not 1 <= len(jti) <= MAX_JTI_LENGTH:
+        return f"The jti claim must be a string of 1 to {MAX_JTI_LENGTH} characters."
+    if not isinstance(claims["sub"], str) or not isinstance(claims["type"], str):
+        return "The sub and type claims must be strings."
+    return None
+
+
+@jwt.decode_key_loader
+def _decode_key(jwt_header, unverified_claims) -> str:
+    """The key to verify a token with, once its claims have the shape logout and the blocklist need.
+
+    flask-jwt-extended hands this loader the claims as sent, before it fills in defaults; PyJWT
+    then verifies the signature and `exp` of the very same claims. Raises JWTDecodeError (401).
+    """
+    problem = token_claims_problem(unverified_claims, time.time(), current_app.config["JWT_ACCESS_TOKEN_EXPIRES"])
+    if problem is not None:
+        raise JWTDecodeError(problem)
+    return jwt_config.decode_key

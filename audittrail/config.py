@@ -87,6 +87,8 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "AUDITTRAIL_TRANSITION_RATE_LIMIT": env.get("AUDITTRAIL_TRANSITION_RATE_LIMIT") or "30/minute",
         "AUDITTRAIL_LOGIN_RATE_LIMIT": env.get("AUDITTRAIL_LOGIN_RATE_LIMIT") or "10/minute",
+        "AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT": env.get("AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT") or "5/15minutes",
+        "AUDITTRAIL_API_KEY_RATE_LIMIT": env.get("AUDITTRAIL_API_KEY_RATE_LIMIT") or "10/hour",
         "DEMO_LOGIN_ENABLED": _bool(env.get("DEMO_LOGIN_ENABLED"), default=not production),
         "AUDITTRAIL_DEFAULT_TTL_SECONDS": default_ttl,
         "AUDITTRAIL_TTL_MIN_SECONDS": ttl_min,

@@ -119,10 +119,12 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _limited_kind() -> str:
-    # Two buckets can answer 429: logins (per address) and the state transitions (per client).
+    # Logins (per address, per account), API key creation (per user), the state transitions (per client).
     from flask import request
 
-    return "sign-in" if request.path.startswith("/api/v1/auth/") else "state-changing"
+    if request.path.startswith("/api/v1/auth/"):
+        return "sign-in"
+    return "API key creation" if request.path.startswith("/api/v1/api-keys") else "state-changing"
 
 
 def _retry_after_seconds() -> int:

@@ -11,6 +11,7 @@ from audittrail.api import bp
 from audittrail.api.common import operation
 from audittrail.auth import current_principal
 from audittrail.auth import now
+from audittrail.ratelimit import api_key_limit
 from audittrail.schemas import ApiKeyCreatedSchema
 from audittrail.schemas import ApiKeyCreateSchema
 from audittrail.schemas import ApiKeyListSchema
@@ -29,12 +30,14 @@ def list_api_keys():
 
 
 @bp.post("/api-keys")
+@api_key_limit
 @operation(
     auth="jwt",
     body=ApiKeyCreateSchema,
     responses={201: ApiKeyCreatedSchema},
-    errors=[*_ERRORS, "malformed_json", "validation_error"],
+    errors=[*_ERRORS, "malformed_json", "validation_error", "rate_limited"],
     tags=["api-keys"],
+    carries_secret=True,
 )
 def create_api_key(body):
     """Create an API key; the secret `key` is in this answer only."""

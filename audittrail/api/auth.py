@@ -18,6 +18,8 @@ from audittrail.api.common import operation
 from audittrail.auth import current_principal
 from audittrail.auth import now
 from audittrail.domain import capabilities_of
+from audittrail.ratelimit import clear_login_failures
+from audittrail.ratelimit import login_account_limit
 from audittrail.ratelimit import login_limit
 from audittrail.schemas import LoginSchema
 from audittrail.schemas import MeSchema
@@ -47,7 +49,9 @@ def _token_response(user):
 
 @bp.post("/auth/demo-login")
 @login_limit
-@operation(auth="none", responses={200: TokenSchema}, errors=["not_found", "rate_limited"], tags=["auth"])
+@operation(
+    auth="none", responses={200: TokenSchema}, errors=["not_found", "rate_limited"], tags=["auth"], carries_secret=True
+)
 def demo_login():
     """Create a fresh demo workspace with seeded actions and sign in as its operator."""
     if not current_app.config["DEMO_LOGIN_ENABLED"]:
@@ -58,16 +62,19 @@ def demo_login():
 
 @bp.post("/auth/login")
 @login_limit
+@login_account_limit
 @operation(
     auth="none",
     body=LoginSchema,
     responses={200: TokenSchema},
     errors=["malformed_json", "validation_error", "unauthorized", "rate_limited"],
     tags=["auth"],
+    carries_secret=True,
 )
 def login(body):
     """Sign in with email and password."""
     user = users.authenticate_password(body["email"], body["password"])
+    clear_login_failures()
     return _token_response(user)
 
 

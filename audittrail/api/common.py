@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from functools import wraps
 
+from flask import make_response
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from audittrail.auth import require_auth
 from audittrail.domain import Capability
@@ -20,6 +23,18 @@ from audittrail.services.errors import ValidationFailed
 
 def _refuse_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object gave one key twice."""
+
+
+def _refuse_duplicate_keys(pairs: list) -> dict:
+    # json.loads keeps the last value; a proxy or WAF that read the first would not see what we act on.
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _DuplicateKey(next(name for index, name in enumerate(names) if name in names[:index]))
+    return dict(pairs)
 
 
 def _finite_float(text: str) -> float:
@@ -36,15 +51,45 @@ def _finite_float(text: str) -> float:
 MAX_JSON_DEPTH = 64
 
 
+def request_body() -> bytes:
+    """The raw body; raises RequestEntityTooLarge (413) past MAX_CONTENT_LENGTH however it was sent,
+    ApiError(malformed_json) when the server's stream fails.
+
+    werkzeug refuses a Content-Length over the limit, but reads a chunked body (no Content-Length)
+    only up to the limit and drops the rest: a valid JSON object followed by 200 KB of padding
+    would pass as the object. One more byte read from the server's own stream tells whether the
+    body went on.
+    """
+    limit = request.max_content_length
+    try:
+        raw = request.get_data(cache=True)
+        cut_at_the_limit = request.content_length is None and limit is not None and len(raw) >= limit
+        goes_on = cut_at_the_limit and request.environ["wsgi.input"].read(1)
+    except HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 — bad chunked framing (werkzeug raises OSError, gunicorn its
+        # ParseException) or a client gone mid-body: the request's fault, so a 400, never a 500.
+        raise ApiError("malformed_json", "The request body could not be read (malformed chunked encoding?).") from None
+    if goes_on:
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def json_body(optional: bool = False) -> dict:
     """The request body as a JSON object; raises ApiError(malformed_json) or ValidationFailed otherwise."""
-    raw = request.get_data(cache=True)
+    raw = request_body()
     if not raw.strip():
         if optional:
             return {}
         raise ApiError("malformed_json", "The request body must be a JSON object.")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(
+            raw, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_refuse_duplicate_keys
+        )
+    except _DuplicateKey as duplicate:
+        raise ApiError(
+            "malformed_json", "The request body gives the same key twice in one object.", {"key": str(duplicate)[:200]}
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError("malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(value, dict):
@@ -141,6 +186,7 @@ class Operation:
     headers: dict[str, dict] = field(default_factory=dict)
     response_headers: dict[int, dict[str, dict]] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    carries_secret: bool = False
 
 
 def operation(
@@ -158,11 +204,13 @@ def operation(
     headers: dict | None = None,
     response_headers: dict | None = None,
     tags: list[str] | None = None,
+    carries_secret: bool = False,
 ):
     """Authenticate, check the scope, load the query and body through their schemas, then call the view.
 
     The view gets `body=` and/or `query=` keyword arguments. The same metadata documents
     the route in the OpenAPI document, so what is validated is what is documented.
+    `carries_secret`: the answer holds a token or a key, which no cache may keep (Cache-Control: no-store).
     """
 
     def decorate(view):
@@ -181,15 +229,26 @@ def operation(
             headers=headers or {},
             response_headers=response_headers or {},
             tags=tags or [],
+            carries_secret=carries_secret,
         )
 
         @wraps(view)
         def wrapper(*args, **kwargs):
             if query is not None:
                 kwargs["query"] = load(query(), query_arguments())
+            elif request.args:
+                # Like an unknown body field: a client that thinks a parameter does something must learn otherwise.
+                raise ValidationFailed(
+                    "This route takes no query parameters.",
+                    {name: ["Unknown query parameter."] for name in request.args},
+                )
             if body is not None:
                 kwargs["body"] = load(body(), json_body(optional=body_optional), dotted=dotted_errors)
-            return view(*args, **kwargs)
+            if not carries_secret:
+                return view(*args, **kwargs)
+            response = make_response(view(*args, **kwargs))
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
         wrapped = wrapper
         if auth != "none":

@@ -13,11 +13,16 @@ from flask import jsonify
 from audittrail.api import bp
 from audittrail.errors import STATUS_BY_CODE
 from audittrail.schemas import ErrorSchema
+from audittrail.schemas import StrictSchema
+from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import JsonObject
 from audittrail.schemas.custom_fields import QueryInteger
 from audittrail.schemas.custom_fields import StrictInteger
 from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
+from audittrail.schemas.custom_fields import not_blank_pattern
+from audittrail.schemas.custom_fields import printable
+from audittrail.schemas.custom_fields import printable_pattern
 
 _PATH_PARAMETER = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 _SECURITY = {
@@ -25,6 +30,48 @@ _SECURITY = {
     "jwt": [{"bearer": []}, {"cookie": []}],
     "none": [],
 }
+
+
+_DESCRIPTION = (
+    "Audited control plane for operational changes proposed by automation and AI agents.\n\n"
+    "No string in a request (body, nested JSON objects included, query or header) may contain U+0000 (NUL): "
+    "it answers 422 `validation_error`. Unknown query parameters answer 422 too. A JSON object that gives the "
+    "same key twice answers 400 `malformed_json`. Patterns are ECMA-262 regular expressions read with the "
+    "`u` flag (code points)."
+)
+
+
+NO_NUL_SCHEMA = "NoNulAnywhere"
+# No type of its own: each keyword applies to one JSON type only, so it constrains the strings and
+# object keys at every depth of a payload or outcome, and lets everything else (null included) be.
+_NO_NUL_ANYWHERE = {
+    "description": "A JSON value none of whose strings or object keys, at any depth, holds U+0000.",
+    "pattern": NO_NUL_PATTERN,
+    "propertyNames": {"pattern": NO_NUL_PATTERN},
+    "additionalProperties": {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"},
+    "items": {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"},
+}
+
+
+def _string_patterns(self, field, ret, **kwargs) -> dict:
+    """A request's string fields state the server's rules as patterns: "not blank" and no NUL; its JSON
+    objects (payload, outcome) refer to the NUL rule for every string they hold.
+
+    Response schemas are left alone: what the server sends was checked when it came in.
+    """
+    if not isinstance(field.root, StrictSchema):
+        return {}
+    if isinstance(field, JsonObject):
+        return {"$ref": f"#/components/schemas/{NO_NUL_SCHEMA}"}
+    types = ret.get("type")
+    is_string = "string" in (types if isinstance(types, list) else [types])
+    if not is_string or "pattern" in ret or "enum" in ret:
+        return {}
+    if isinstance(field, Text):
+        return {"pattern": not_blank_pattern()}
+    if printable in field.validators:
+        return {"pattern": printable_pattern()}
+    return {"pattern": NO_NUL_PATTERN}
 
 
 def build_spec(app) -> dict:
@@ -35,17 +82,19 @@ def build_spec(app) -> dict:
         version="1.0.0",
         openapi_version="3.1.0",
         plugins=[plugin],
-        info={"description": "Audited control plane for operational changes proposed by automation and AI agents."},
+        info={"description": _DESCRIPTION},
     )
     plugin.map_to_openapi_type(UTCDateTime, "string", "date-time")
     plugin.map_to_openapi_type(StrictInteger, "integer", None)
     plugin.map_to_openapi_type(QueryInteger, "integer", None)
     plugin.map_to_openapi_type(JsonObject, "object", None)
     plugin.map_to_openapi_type(Text, "string", None)
+    plugin.converter.add_attribute_function(_string_patterns)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or sk-at-…"})
     spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema(NO_NUL_SCHEMA, component=_NO_NUL_ANYWHERE)
 
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -91,6 +140,12 @@ def _operation(meta, rule) -> dict:
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         response["headers"].update(meta.response_headers.get(status, {}))
+        if meta.carries_secret:
+            response["headers"]["Cache-Control"] = {
+                "required": True,
+                "schema": {"type": "string", "const": "no-store"},
+                "description": "The answer holds a secret: no cache may keep it.",
+            }
         operation["responses"][str(status)] = response
     codes = list(meta.errors)
     if meta.auth != "none" and "unauthorized" not in codes:

@@ -8,7 +8,6 @@ from audittrail.domain.decisions import allowed_transitions
 from audittrail.domain.decisions import capabilities_of
 from audittrail.domain.decisions import capability_refusal
 from audittrail.domain.decisions import decide
-from audittrail.domain.decisions import is_blank
 from audittrail.domain.decisions import permission_refusal
 from audittrail.domain.decisions import ttl_passed
 from audittrail.domain.policy import APPROVER_ROLE_CHOICES
@@ -40,6 +39,7 @@ from audittrail.domain.rules import expected_confirmation
 from audittrail.domain.rules import roles_with
 from audittrail.domain.rules import rule_for
 from audittrail.domain.rules import tier_of
+from audittrail.domain.text import is_blank
 
 __all__ = [
     "ACTION_TYPES_BY_TIER",

@@ -25,6 +25,7 @@ from audittrail.domain.rules import Transition
 from audittrail.domain.rules import expected_confirmation
 from audittrail.domain.rules import roles_with
 from audittrail.domain.rules import rule_for
+from audittrail.domain.text import is_blank
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,6 @@ class Refusal:
     code: str
     message: str
     details: dict = field(default_factory=dict)
-
-
-def is_blank(text: str | None) -> bool:
-    """Whether a note holds nothing a person can read."""
-    return text is None or not text.strip()
 
 
 def permission_refusal(caller: Caller, scope: Scope | str) -> Refusal | None:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
+from functools import lru_cache
 
 from marshmallow import ValidationError
 from marshmallow import fields
+
+from audittrail.domain.text import blank_ranges
+from audittrail.domain.text import code_point_ranges
+from audittrail.domain.text import is_blank
 
 MAX_JSON_BYTES = 16 * 1024
 
@@ -53,23 +58,54 @@ class JsonObject(fields.Dict):
 
 
 class Text(fields.String):
-    """A string that must hold something other than white space."""
-
-    def __init__(self, **kwargs):
-        # Documents the rule: JSON Schema patterns are unanchored, so this means "some non-space".
-        kwargs["metadata"] = {"pattern": r"\S", **kwargs.get("metadata", {})}
-        super().__init__(**kwargs)
+    """A string that must hold something a person can read (see audittrail.domain.text)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
-        if not result.strip():
-            raise ValidationError("Must not be blank.")
+        if is_blank(result):
+            raise ValidationError("Must not be blank: white space, format characters and fillers do not count.")
         return result
+
+
+# Every string a request carries is refused with U+0000 in it (audittrail.api.common.json_body):
+# PostgreSQL text cannot hold it.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _class_member(code_point: int) -> str:
+    # \uXXXX in the BMP, read alike by ECMA-262, Python and Rust. Beyond it, the character itself:
+    # ECMA-262 with the `u` flag, Python and Rust all read a class member as one code point, and
+    # the served JSON escapes it anyway (as a surrogate pair, which its reader joins back).
+    return f"\\u{code_point:04x}" if code_point <= 0xFFFF else chr(code_point)
+
+
+def _character_class(ranges) -> str:
+    return "".join(
+        _class_member(low) if low == high else f"{_class_member(low)}-{_class_member(high)}" for low, high in ranges
+    )
+
+
+@lru_cache(maxsize=1)
+def not_blank_pattern() -> str:
+    """The OpenAPI `pattern` of a Text field: some character that is not blank, and no NUL anywhere.
+
+    Generated from audittrail.domain.text.blank_ranges(), the set `is_blank` checks, and anchored.
+    Leading blanks, the first non-blank, then anything but NUL: the first two classes are disjoint,
+    so an engine never backtracks over the text.
+    """
+    blank = _character_class(blank_ranges())
+    return f"^[{blank}]*[^{blank}\\u0000][^\\u0000]*$"
 
 
 def printable(value: str) -> None:
     if not value.isprintable():
         raise ValidationError("Must contain printable characters only.")
+
+
+@lru_cache(maxsize=1)
+def printable_pattern() -> str:
+    """The OpenAPI `pattern` of a field validated by `printable`: generated from str.isprintable itself."""
+    return f"^[^{_character_class(code_point_ranges(lambda character: not character.isprintable()))}]*$"
 
 
 class QueryInteger(fields.Integer):

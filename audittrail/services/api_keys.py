@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from audittrail.domain import EventType
 from audittrail.domain import Scope
+from audittrail.domain.text import is_blank
 from audittrail.extensions import db
 from audittrail.models import ApiKey
 from audittrail.models import User
@@ -54,7 +55,7 @@ def create_api_key(
     owner's role, read at each request.
     Raises ValidationFailed for an unknown scope or a blank name.
     """
-    if not name or not name.strip():
+    if is_blank(name):
         raise ValidationFailed("The key needs a name.", {"name": ["Must not be blank."]})
     known = [scope.value for scope in Scope]
     chosen = known if scopes is None else list(dict.fromkeys(scopes))

@@ -32,6 +32,11 @@ def create_workspace(name: str, now: datetime) -> Workspace:
     return workspace
 
 
+def normalize_email(email: str) -> str:
+    """The form an email is stored and looked up in."""
+    return email.strip().lower()
+
+
 def create_user(
     workspace: Workspace,
     email: str,
@@ -47,7 +52,7 @@ def create_user(
     An agent needs an owner, a human of the same workspace; a human has none.
     Raises ValidationFailed on a taken email, an unknown role or kind, or a wrong owner.
     """
-    email = email.strip().lower()
+    email = normalize_email(email)
     if db.session.scalar(select(func.count()).where(User.email == email)):
         raise ValidationFailed("This email is taken.", {"email": ["Already registered."]})
     if role not in Role.__members__.values():
@@ -80,7 +85,7 @@ def authenticate_password(email: str, password: str) -> User:
     """The user with this email and password; raises Unauthorized otherwise."""
     if "\x00" in email:  # PostgreSQL refuses NUL in text; such an email cannot exist
         raise Unauthorized("Wrong email or password.")
-    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    user = db.session.scalars(select(User).where(User.email == normalize_email(email))).first()
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     if not check_password_hash(stored, password) or user is None or not user.password_hash:
         raise Unauthorized("Wrong email or password.")

@@ -96,7 +96,7 @@ def vendor(filename: str):
 
 @bp.after_app_request
 def security_headers(response):
-    """Every HTML response of the app gets the strict CSP (no inline script or style).
+    """Every HTML response of the app gets the strict CSP (no inline script or style) and no-store.
 
     nosniff goes on every response, so that scripts and styles run only when served
     with their declared type.
@@ -105,4 +105,6 @@ def security_headers(response):
     if response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["Referrer-Policy"] = "same-origin"
+        # A page shown after a session must not come back from a cache (the back button after logout).
+        response.headers["Cache-Control"] = "no-store"
     return response

@@ -330,15 +330,20 @@ def test_a_transition_past_the_ttl_flips_the_row_to_expired_and_answers_400(alic
     clock.advance(seconds=60)
 
     response = bob.transition(action["id"], transition)
+    # Asked before any read, which would flip the row itself: the first attempt must have flipped it.
+    again = bob.transition(action["id"], transition)
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert error_code(response) == "expired"
+    assert again.status_code == HTTPStatus.CONFLICT
+    assert error_code(again) == "invalid_transition"
     detail = _detail(alice, action["id"])
     assert detail["status"] == "expired"
     assert detail["expired_at"] == action["expires_at"]
     assert detail["allowed_transitions"] == []
     assert [event["type"] for event in detail["events"]] == ["proposed", "expired"]
     assert detail["events"][1]["actor"]["kind"] == "system"
+    assert detail["events"][1]["request_id"] == response.headers["X-Request-ID"]
 
 
 def test_a_row_one_second_before_its_ttl_can_still_be_approved(alice, bob, clock):

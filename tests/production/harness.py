@@ -251,6 +251,7 @@ class GunicornServer:
             GUNICORN_GRACEFUL_TIMEOUT="5",
             DEMO_LOGIN_ENABLED="true",
             AUDITTRAIL_LOGIN_RATE_LIMIT="10000/minute",
+            AUDITTRAIL_API_KEY_RATE_LIMIT="10000/minute",
             **environ,
         )
         self.process: subprocess.Popen | None = None

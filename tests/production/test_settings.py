@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import socket
 import subprocess
 import sys
 
@@ -180,3 +182,70 @@ def test_default_workers_are_two_per_core_plus_one_capped(cores, workers):
     spec.loader.exec_module(module)
 
     assert module.default_workers(cores) == workers
+
+
+def test_gunicorn_request_limits_are_the_documented_ones():
+    settings = _gunicorn_settings()
+
+    assert settings["limit_request_line"] == "4094"
+    assert settings["limit_request_fields"] == "100"
+    assert settings["limit_request_field_size"] == "8190"
+
+
+def _raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.fixture(scope="module")
+def one_worker(database, log_dir):
+    server = harness.GunicornServer(database, log_dir, workers=1).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz?" + b"a" * 4100 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8200 + b"\r\n\r\n", 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(101)) + b"\r\n", 431),
+        (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+        (b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+        (
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ],
+    ids=["long-line", "long-header", "many-headers", "bad-version", "bad-method", "bad-header", "cl-and-te", "gzip-te"],
+)
+def test_gunicorn_itself_answers_what_the_readme_lists_in_html(one_worker, request_bytes, status):
+    answered, headers, body = _raw_answer(one_worker.port, request_bytes)
+
+    assert answered == status
+    assert headers["content-type"] == "text/html"
+    assert "x-request-id" not in headers
+    assert body.startswith(b"<html>")
+
+
+def test_a_request_just_inside_gunicorns_limits_is_answered_by_the_app(one_worker):
+    path = "/api/v1/deployments/actions/" + "a" * 3900
+    headers = b"".join(b"X-%d: 1\r\n" % n for n in range(90)) + b"X-Big: " + b"a" * 8000 + b"\r\n"
+
+    answered, answer_headers, body = _raw_answer(
+        one_worker.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + headers + b"\r\n"
+    )
+
+    assert answered == 401
+    assert answer_headers["content-type"] == "application/json"
+    assert answer_headers["x-request-id"]
+    assert json.loads(body)["error"]["code"] == "unauthorized"
