@@ -1,41 +1,64 @@
-"""The deployment-action state machine driven at random through the service layer (contract §2–§5, §8).
+"""The deployment-action state machine driven at random through the service layer.
 
-A Hypothesis `RuleBasedStateMachine` plays a small team against one database:
+Contract: deployment-actions.md §2–§5 and §8, with policy.md (members, roles, N-of-M approvals,
+workspace events). A Hypothesis `RuleBasedStateMachine` plays a small team against one database.
 
-- `alice` and `bob`, operators of workspace "Ops" (users: every scope);
-- `agent`, an API key owned by Alice with `actions:propose` only (an AI agent proposing);
-- `runner`, an API key owned by Bob with `actions:execute` only (the external runner);
-- `desk`, an API key owned by Alice with `actions:read` + `actions:decide` (a person deciding
-  through a script: it acts as Alice, so it must never be the second approver of her tier 3);
-- `eve`, a user of another workspace (every call on an Ops action must answer "not found").
+Members of workspace "Ops" (users acting with a JWT, so every scope; what they may do is their role's):
 
-Rules propose (nine types, three modes, tier given right, wrong or not at all, TTLs short,
-long and out of range, with or without an Idempotency-Key), approve (right or wrong typed
-confirmation, with or without a note), reject, mark executed, sweep, move the clock (also to
-exactly a deadline) and read (detail, every page of the list, summary: reads flip expired rows).
+- `alice` and `bob`, approvers; `carol`, an operator; `vic`, a viewer (reads only); `dana`, the admin;
+- `bot`, an agent (role operator) owned by Alice, and `scout`, a second agent of Alice (role
+  approver): Alice, `bot` and `scout` are one person for the two-person rule and for counting;
+- API keys: `agent` (Alice's, `actions:propose` only: an AI agent proposing), `runner` (Bob's,
+  `actions:execute` only: the external runner), `desk` (Alice's, `actions:read` + `actions:decide`:
+  a person deciding through a script), `botkey` (the agent `bot`'s own key, every scope).
+
+`eve` is an approver of another workspace: every call on an Ops action must answer "not found".
+
+The policy starts, on the first step, as N = 2 on tier 2 and tier 3 (tier 3: approver+admin, no
+self-approval; tier 2: operator+, with or without self-approval), and a rule replaces it at any
+time afterwards (presets, random valid policies, and invalid ones that must be refused), by the
+admin or by someone who may not. Another rule changes roles (also the last admin's, refused).
+An action keeps the rule of its tier as it was when proposed; the model records it then.
+
+Rules propose (nine types, three modes, tier given right, wrong or not at all, TTLs short, long
+and out of range, with or without an Idempotency-Key), approve (right or wrong typed
+confirmation, with or without a note), reject, mark executed, sweep, change the policy, change a
+role, move the clock (also to exactly a deadline) and read (detail, every page of the list,
+summary: reads flip expired rows).
 
 The test keeps its own model of every action, written from the contract and not from
-audittrail.domain, and after every step compares it with the rows as another connection sees
-them (so an uncommitted write counts as not written). Invariants after every step:
+audittrail.domain, and predicts every call: the exact ServiceError or success, and for an approval
+whether it moves the status (the N-th) or only appends `approval_recorded`, following the order of
+checks of policy.md §3: scope and role, workspace, TTL, status, dry_run, approver role,
+self-approval, already approved, tier 3 confirmation, tier 3 note. After every step it compares the
+model with the rows as another connection sees them (so an uncommitted write counts as not
+written). Invariants after every step:
 
 - the status of every row is the model's; a final status (rejected, executed, expired) never changes;
-- the proposal fields never change after creation;
+- the proposal fields never change after creation, nor the rule the action was proposed under;
+- the approvals (row.approvals_received and the action_approvals rows) are the model's, never more
+  than the action's N, never the same person twice, and never the proposer's person (proposer,
+  its owner, an agent of the proposer or of the proposer's owner) where self-approval is off;
 - each action's events are exactly the model's history: one for the proposal, one per successful
-  transition, one per expiry, one for a tier 1 autonomous execution; the chain head agrees;
-- every tier 2/3 action that reached `executed` has an `approved` event by a human: an actor of
-  kind `user`, or `api_key` acting for its owner (contract §5: "a key acts as the user who owns
-  it"); for tier 3 that human is not the proposer (compared by user, so the proposer's own keys
-  count as the proposer);
-- no dry_run action is ever approved or executed;
-- every tier 1 autonomous action was executed at creation, by the system;
+  transition or approval (`approval_recorded` before the N-th, whose data counts; `approved` for
+  the N-th, whose data lists every approver), one per expiry, one for a tier 1 autonomous execution;
+- the workspace's own events (api_key_created, policy_changed with from/to, member_role_changed)
+  are the model's, with no action, in the same chain; the chain heads agree;
+- every tier 2/3 action that reached `executed` has one `approved` event by a user or a key acting
+  for its owner;
+- no dry_run action is ever approved or executed; every tier 1 autonomous action was executed at
+  creation, by the system;
+- for every action and every member or key of its workspace, `deciding.allowed_transitions`
+  equals the transitions the model allows (the typed-input checks left out);
+- the roles of the members are the model's;
 - `verify_chain()` finds nothing wrong;
 - the summary equals counts taken from the rows (checked in the invariant whenever no row is due
   for expiry, since reading the summary then changes nothing, and by the `read_summary` rule always).
 
-Before each transition call, `allowed_transitions(row, actor, now)` must predict the outcome:
+Before each transition call, `allowed_transitions(row, actor, now)` must predict the outcome too:
 the call succeeds iff the transition is in the list, except that a tier 3 approval predicted
 possible may still be refused for its typed input (`confirmation_mismatch`,
-`operator_reason_required`). The model predicts the exact refusal as well.
+`operator_reason_required`).
 
 `AUDITTRAIL_FUZZ_EXAMPLES` sets the number of examples (default 60; `make fuzz` uses 2000);
 with `CI` set the run is derandomized. PostgreSQL runs too when TEST_DATABASE_URL is set, with a
@@ -70,15 +93,24 @@ from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import selectinload
 
 from audittrail import create_app
+from audittrail.domain import Role
+from audittrail.domain import TierRule
 from audittrail.extensions import db
+from audittrail.models import ActionApproval
+from audittrail.models import ApiKey
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
+from audittrail.models import User
 from audittrail.models import Workspace
 from audittrail.services import api_keys
 from audittrail.services import deciding
 from audittrail.services import expiry
+from audittrail.services import members
+from audittrail.services import policy
 from audittrail.services import proposing
 from audittrail.services import querying
 from audittrail.services import users
@@ -87,14 +119,17 @@ from audittrail.services.actors import user_actor
 from audittrail.services.audit import verify_chain
 from audittrail.services.errors import ActionExpired
 from audittrail.services.errors import ActionNotFound
+from audittrail.services.errors import AlreadyApproved
 from audittrail.services.errors import ConfirmationMismatch
 from audittrail.services.errors import Forbidden
 from audittrail.services.errors import IdempotencyKeyReused
 from audittrail.services.errors import InvalidTransition
+from audittrail.services.errors import LastAdmin
 from audittrail.services.errors import OperatorReasonRequired
 from audittrail.services.errors import SecondApproverRequired
 from audittrail.services.errors import ServiceError
 from audittrail.services.errors import ValidationFailed
+from audittrail.services.unit_of_work import unit_of_work
 from tests.conftest import BACKENDS
 from tests.conftest import POSTGRES_URL
 from tests.conftest import TEST_CONFIG
@@ -117,6 +152,7 @@ TIER_BY_TYPE = {
 MODES = ["dry_run", "supervised", "autonomous"]
 STATUSES = ["proposed", "approved", "rejected", "executed", "expired"]
 FINAL = {"rejected", "executed", "expired"}
+TRANSITIONS = ["approve", "reject", "mark-executed"]
 # (transition, from) -> to; everything else is 409 invalid_transition.
 CONTRACT = {
     ("approve", "proposed"): "approved",
@@ -130,8 +166,14 @@ EVENT_OF = {"approve": "approved", "reject": "rejected", "mark-executed": "execu
 # Refusals about the approver's typed input, not about status/mode/tier/TTL/proposer/scope.
 INPUT_REFUSALS = (ConfirmationMismatch, OperatorReasonRequired)
 
+# policy.md §1: lowest first; a viewer only reads, the others read, propose, decide, execute.
+ROLES = ["viewer", "operator", "approver", "admin"]
+ACTING_ROLES = {"operator", "approver", "admin"}
+APPROVER_ROLE_CHOICES = {"operator", "approver", "admin"}
+WORKSPACE_EVENTS = {"api_key_created", "api_key_revoked", "policy_changed", "member_role_changed"}
+
 TTL_MAX = 604800
-POLICY = proposing.ProposalSettings(default_ttl_seconds=3600, ttl_min_seconds=1)
+SETTINGS = proposing.ProposalSettings(default_ttl_seconds=3600, ttl_min_seconds=1)
 UNKNOWN_ID = "act_" + "0" * 24
 # Far east and far west of UTC, half-hour offsets, and zones whose DST change happens at midnight.
 ZONES = [
@@ -144,12 +186,106 @@ ZONES = [
     "Asia/Beirut",
 ]
 
-ACTOR_NAMES = ["alice", "bob", "agent", "runner", "desk", "eve"]
+
+@dataclass(frozen=True)
+class MemberSpec:
+    name: str
+    workspace: str  # "ops" or "elsewhere"
+    role: str
+    kind: str = "human"
+    owner: str | None = None
+
+
+MEMBERS = [
+    MemberSpec("alice", "ops", "approver"),
+    MemberSpec("bob", "ops", "approver"),
+    MemberSpec("carol", "ops", "operator"),
+    MemberSpec("vic", "ops", "viewer"),
+    MemberSpec("dana", "ops", "admin"),
+    MemberSpec("bot", "ops", "operator", kind="agent", owner="alice"),
+    MemberSpec("scout", "ops", "approver", kind="agent", owner="alice"),
+    MemberSpec("eve", "elsewhere", "approver"),
+]
+MEMBER = {spec.name: spec for spec in MEMBERS}
+# API key actors: (owning member, scopes; None = every scope), created in this order.
+KEYS = {
+    "agent": ("alice", ["actions:propose"]),
+    "runner": ("bob", ["actions:execute"]),
+    "desk": ("alice", ["actions:read", "actions:decide"]),
+    "botkey": ("bot", None),
+}
+ALL_SCOPES = frozenset({"actions:read", "actions:propose", "actions:decide", "actions:execute"})
+ACTOR_NAMES = [spec.name for spec in MEMBERS] + list(KEYS)
+
+
+def member_of(actor_name: str) -> str:
+    """The member an actor is: itself, or the owner of the key."""
+    return KEYS[actor_name][0] if actor_name in KEYS else actor_name
+
+
+def person_of(member: str) -> str:
+    """The human a member stands for: an agent's owner, else the member (policy.md §3)."""
+    return MEMBER[member].owner or member
+
+
+def scopes_of(actor_name: str) -> frozenset[str]:
+    if actor_name in KEYS:
+        return ALL_SCOPES if KEYS[actor_name][1] is None else frozenset(KEYS[actor_name][1])
+    return ALL_SCOPES
+
+
 # Who usually makes each call, with everyone else now and then (the refusals matter too).
-PROPOSERS = st.sampled_from(["agent", "agent", "agent", "alice", "bob", "runner", "desk", "eve"])
-DECIDERS = st.sampled_from(["bob", "bob", "alice", "alice", "desk", "desk", "agent", "runner", "eve"])
-RUNNERS = st.sampled_from(["runner", "runner", "runner", "alice", "bob", "desk", "agent", "eve"])
+PROPOSERS = st.sampled_from(
+    ["agent", "agent", "agent", "bot", "botkey", "alice", "bob", "carol", "dana", "vic", "runner", "desk", "eve"]
+)
+DECIDERS = st.sampled_from(
+    ["bob", "bob", "alice", "alice", "dana", "dana", "carol", "carol", "desk", "scout", "bot", "botkey", "vic"]
+    + ["agent", "runner", "eve"]
+)
+RUNNERS = st.sampled_from(["runner", "runner", "runner", "botkey", "carol", "alice", "vic", "desk", "agent", "eve"])
 READERS = st.sampled_from(ACTOR_NAMES)
+
+# A policy, as the model holds it: tier -> (approvals_required, approver roles in role order, allow_self).
+ACT = ("operator", "approver", "admin")
+DEFAULT_POLICY = {1: (1, ACT, True), 2: (1, ACT, True), 3: (1, ("approver", "admin"), False)}
+PRESETS = {
+    "n2_self": {1: (1, ACT, True), 2: (2, ACT, True), 3: (2, ("approver", "admin"), False)},
+    "n2_strict": {1: (1, ACT, True), 2: (2, ACT, False), 3: (2, ("approver", "admin"), False)},
+    "default": DEFAULT_POLICY,
+}
+
+
+def stored_rule(rule: tuple) -> dict:
+    approvals_required, roles, allow_self = rule
+    return {
+        "approvals_required": approvals_required,
+        "approver_roles": [role for role in ROLES if role in roles],
+        "allow_self_approval": allow_self,
+    }
+
+
+def stored_policy(tiers: dict) -> dict:
+    return {str(tier): stored_rule(tiers[tier]) for tier in (1, 2, 3)}
+
+
+def policy_is_valid(tiers: dict) -> bool:
+    """policy.md §2, by hand."""
+    for tier in (1, 2, 3):
+        if tier not in tiers:
+            return False
+        approvals_required, roles, allow_self = tiers[tier]
+        if not 1 <= approvals_required <= 5:
+            return False
+        if not roles or not set(roles) <= APPROVER_ROLE_CHOICES:
+            return False
+        if tier == 3 and allow_self:
+            return False
+    return True
+
+
+def clean(note: str | None) -> str | None:
+    return note if note and note.strip() else None
+
 
 # --------------------------------------------------------------------------- strategies
 
@@ -220,12 +356,60 @@ def typed_confirmation(kind: str, target_ref: str) -> str | None:
     }[kind]
 
 
+_ROLE_SETS = [ACT, ("approver", "admin"), ("operator", "admin"), ("admin",), ("operator",), ("approver",)]
+
+
+def _tier_rules(tier: int):
+    return st.tuples(
+        st.sampled_from([1, 1, 2, 2, 2, 3, 5]),
+        st.sampled_from(_ROLE_SETS),
+        st.just(False) if tier == 3 else st.booleans(),
+    )
+
+
+valid_policies = st.fixed_dictionaries({tier: _tier_rules(tier) for tier in (1, 2, 3)})
+
+
+@st.composite
+def invalid_policies(draw) -> dict:
+    tiers = dict(draw(valid_policies))
+    flaw = draw(st.sampled_from(["none_required", "six_required", "no_roles", "viewer", "tier3_self", "missing"]))
+    tier = 3 if flaw == "tier3_self" else draw(st.sampled_from([1, 2, 3]))
+    approvals_required, roles, allow_self = tiers[tier]
+    if flaw == "missing":
+        del tiers[tier]
+    else:
+        tiers[tier] = {
+            "none_required": (0, roles, allow_self),
+            "six_required": (6, roles, allow_self),
+            "no_roles": (approvals_required, (), allow_self),
+            "viewer": (approvals_required, ("viewer", *roles), allow_self),
+            "tier3_self": (approvals_required, roles, True),
+        }[flaw]
+    return tiers
+
+
+# The first choices are the ones Hypothesis makes most often: a preset other than the defaults.
+policies = st.sampled_from(["n2_strict", "n2_self", "random", "random", "invalid", "default"]).flatmap(
+    lambda kind: (
+        valid_policies if kind == "random" else invalid_policies() if kind == "invalid" else st.just(PRESETS[kind])
+    )
+)
+
+
+def as_tier_rules(tiers: dict) -> dict[int, TierRule]:
+    return {
+        tier: TierRule(approvals_required, tuple(Role(role) for role in roles), allow_self)
+        for tier, (approvals_required, roles, allow_self) in tiers.items()
+    }
+
+
 # --------------------------------------------------------------------------- the model
 
 
 @dataclass
 class ModelAction:
-    """What the contract says about one action: its fixed fields, status and event history."""
+    """What the contract says about one action: its fixed fields and rule, status, approvals and events."""
 
     id: str
     workspace_id: str
@@ -237,11 +421,19 @@ class ModelAction:
     payload: dict
     ttl_seconds: int
     proposer_user_id: str
+    proposer_person: str  # a member name
+    rule: tuple  # (approvals_required, approver roles, allow_self), fixed at proposal
     proposed_at: datetime
     expires_at: datetime
     status: str
-    # (type, actor_kind, actor_user_id, actor_api_key_id)
+    # (type, actor_kind, actor_user_id, actor_api_key_id, data or None when not checked)
     events: list[tuple] = field(default_factory=list)
+    # (user_id, person member name, api_key_id, note), oldest first
+    approvals: list[tuple] = field(default_factory=list)
+
+    @property
+    def approvals_required(self) -> int:
+        return self.rule[0]
 
 
 def _local_date(moment: datetime, zone: ZoneInfo):
@@ -249,7 +441,7 @@ def _local_date(moment: datetime, zone: ZoneInfo):
 
 
 class DeploymentActionsMachine(RuleBasedStateMachine):
-    """Operators, an agent and a runner drive deployment actions; the model watches."""
+    """Members of every role, two agents of one owner, keys and a runner drive deployment actions."""
 
     actions_bundle = Bundle("actions")
 
@@ -281,29 +473,52 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         self._context.push()
 
         now = self.clock()
-        ops = users.create_workspace("Ops", now)
-        other = users.create_workspace("Elsewhere", now)
         # No passwords: hashing one costs more than a whole example's steps.
-        alice = users.create_user(ops, "alice@ops.example.test", "Alice", now, role="approver")
-        bob = users.create_user(ops, "bob@ops.example.test", "Bob", now, role="approver")
-        eve = users.create_user(other, "eve@elsewhere.example.test", "Eve", now, role="approver")
-        db.session.commit()
-        agent, _ = api_keys.create_api_key(alice, "agent", now, ["actions:propose"])
-        runner, _ = api_keys.create_api_key(bob, "runner", now, ["actions:execute"])
-        desk, _ = api_keys.create_api_key(alice, "desk", now, ["actions:read", "actions:decide"])
-        self.actors = {
-            "alice": user_actor(alice),
-            "bob": user_actor(bob),
-            "agent": api_key_actor(agent),
-            "runner": api_key_actor(runner),
-            "desk": api_key_actor(desk),
-            "eve": user_actor(eve),
-        }
-        self.workspace_ids = [ops.id, other.id]
+        with unit_of_work():
+            workspaces = {
+                "ops": users.create_workspace("Ops", now),
+                "elsewhere": users.create_workspace("Elsewhere", now),
+            }
+            created: dict[str, User] = {}
+            for spec in MEMBERS:
+                created[spec.name] = users.create_user(
+                    workspaces[spec.workspace],
+                    f"{spec.name}@{spec.workspace}.example.test",
+                    spec.name.capitalize(),
+                    now,
+                    role=spec.role,
+                    kind=spec.kind,
+                    owner=created[spec.owner] if spec.owner else None,
+                )
+        self.workspace_ids = [workspaces["ops"].id, workspaces["elsewhere"].id]
+        self.workspace_of = {name: workspaces[spec.workspace].id for name, spec in MEMBER.items()}
+        self.user_ids = {name: user.id for name, user in created.items()}
+        self.names = {name: user.name for name, user in created.items()}
+        self.member_by_user_id = {user_id: name for name, user_id in self.user_ids.items()}
+        self.roles = {spec.name: spec.role for spec in MEMBERS}
+        # The workspace's own events, as the model expects them: (type, kind, user, key, data or None).
+        self.workspace_events: dict[str, list[tuple]] = {ws: [] for ws in self.workspace_ids}
+        self.key_ids: dict[str, str] = {}
+        for key_name, (owner, scopes) in KEYS.items():
+            key, _ = api_keys.create_api_key(created[owner], key_name, now, scopes)
+            self.key_ids[key_name] = key.id
+            self.workspace_events[self.workspace_of[owner]].append(
+                ("api_key_created", "user", self.user_ids[owner], None, None)
+            )
+        self.policies = {ws: dict(DEFAULT_POLICY) for ws in self.workspace_ids}
+        self._refresh_actors()
         self.model: dict[str, ModelAction] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}  # (client, key) -> (fingerprint, action id)
         self.final_seen: dict[str, str] = {}
-        db.session.commit()
+
+    def _refresh_actors(self) -> None:
+        """Actors as a request would build them now: with each member's role as stored."""
+        db.session.expire_all()
+        found = {user.id: user for user in db.session.scalars(select(User))}
+        keys = {key.id: key for key in db.session.scalars(select(ApiKey))}
+        self.actors = {name: user_actor(found[self.user_ids[name]]) for name in MEMBER}
+        self.actors.update({name: api_key_actor(keys[self.key_ids[name]]) for name in KEYS})
+        db.session.rollback()
 
     def teardown(self) -> None:
         if self._context is not None:
@@ -340,16 +555,26 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
 
     def _expire_in_model(self, action: ModelAction) -> None:
         action.status = "expired"
-        action.events.append(("expired", "system", None, None))
+        action.events.append(("expired", "system", None, None, None))
 
-    def _event_of(self, actor) -> tuple:
-        return (actor.kind, actor.user_id, actor.api_key_id)
+    def _event_of(self, actor_name: str) -> tuple:
+        member = member_of(actor_name)
+        if actor_name in KEYS:
+            return ("api_key", self.user_ids[member], self.key_ids[actor_name])
+        return ("user", self.user_ids[member], None)
 
-    def _expected_transition_outcome(self, actor, action: ModelAction, transition, confirmation, note):
-        """The exception class the contract demands (None: success), in the contract's check order."""
-        if SCOPE[transition] not in actor.scopes:
+    def _refusal(self, actor_name: str, action: ModelAction, transition: str, inputs: tuple | None):
+        """The exception class the contract demands (None: success), in the order of policy.md §3.
+
+        `inputs` is (confirmation, note), or None to leave out the typed-input checks as
+        allowed_transitions does.
+        """
+        member = member_of(actor_name)
+        role = self.roles[member]
+        person = person_of(member)
+        if SCOPE[transition] not in scopes_of(actor_name) or role not in ACTING_ROLES:
             return Forbidden
-        if actor.workspace_id != action.workspace_id:
+        if self.workspace_of[member] != action.workspace_id:
             return ActionNotFound
         if action.status == "proposed" and self.now >= action.expires_at:
             return ActionExpired
@@ -357,23 +582,40 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             return InvalidTransition
         if action.mode == "dry_run" and transition in REFUSED_IN_DRY_RUN:
             return InvalidTransition
-        if transition == "approve" and action.tier == 3:
-            if actor.user_id == action.proposer_user_id:
+        approvals_required, approver_roles, allow_self = action.rule
+        if transition == "approve":
+            if role not in approver_roles:
+                return Forbidden
+            if not allow_self and person == action.proposer_person:
                 return SecondApproverRequired
-            if confirmation != action.target_ref[:8]:
-                return ConfirmationMismatch
-            if note is None or not note.strip():
-                return OperatorReasonRequired
+            if person in {approval[1] for approval in action.approvals}:
+                return AlreadyApproved
+            if inputs is not None and action.tier == 3:
+                confirmation, note = inputs
+                if confirmation != action.target_ref[:8]:
+                    return ConfirmationMismatch
+                if clean(note) is None:
+                    return OperatorReasonRequired
+        if transition == "reject" and role not in approver_roles and person != action.proposer_person:
+            return Forbidden
         return None
+
+    def _allowed(self, actor_name: str, action: ModelAction) -> list[str]:
+        return [t for t in TRANSITIONS if self._refusal(actor_name, action, t, None) is None]
 
     def _attempt(self, actor_name: str, action_id: str, transition: str, call, confirmation=None, note=None):
         actor = self.actors[actor_name]
         action = self.model[action_id]
-        expected = self._expected_transition_outcome(actor, action, transition, confirmation, note)
+        expected = self._refusal(actor_name, action, transition, (confirmation, note))
 
         predicted = None
         if actor.workspace_id == action.workspace_id:
             predicted = deciding.allowed_transitions(self._row(action_id), actor, self.now)
+            assert predicted == self._allowed(actor_name, action), (
+                f"allowed_transitions {predicted} for {actor_name} ({self.roles[member_of(actor_name)]}) on "
+                f"{action.status} {action.mode} tier {action.tier} rule {action.rule} with approvals "
+                f"{[a[1] for a in action.approvals]}; the model allows {self._allowed(actor_name, action)}"
+            )
 
         try:
             result = call(actor)
@@ -403,26 +645,56 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
                     f"{action.tier}, yet only the typed input was refused ({outcome.__name__})"
                 )
         assert outcome is expected, (
-            f"{actor_name} {transition} on {action.status} {action.mode} tier {action.tier}: "
-            f"expected {expected.__name__ if expected else 'success'}, got {outcome.__name__ if outcome else 'success'}"
+            f"{actor_name} ({self.roles[member_of(actor_name)]}) {transition} on {action.status} {action.mode} "
+            f"tier {action.tier} rule {action.rule} proposed by {action.proposer_person}'s side, approvals "
+            f"{[a[1] for a in action.approvals]}: expected {expected.__name__ if expected else 'success'}, "
+            f"got {outcome.__name__ if outcome else 'success'}"
         )
 
         if outcome is ActionExpired:
             self._expire_in_model(action)
         elif outcome is None:
-            action.status = CONTRACT[(transition, action.status)]
-            action.events.append((EVENT_OF[transition], *self._event_of(actor)))
+            self._apply(actor_name, action, transition, note)
             assert result.status == action.status
         return result
+
+    def _apply(self, actor_name: str, action: ModelAction, transition: str, note) -> None:
+        """A successful call, in the model."""
+        who = self._event_of(actor_name)
+        if transition != "approve":
+            action.status = CONTRACT[(transition, action.status)]
+            action.events.append((EVENT_OF[transition], *who, None))
+            return
+        member = member_of(actor_name)
+        action.approvals.append((self.user_ids[member], person_of(member), who[2], clean(note)))
+        received = len(action.approvals)
+        if received < action.approvals_required:
+            data = {
+                "note": clean(note),
+                "approvals_received": received,
+                "approvals_required": action.approvals_required,
+            }
+            action.events.append(("approval_recorded", *who, data))
+            return
+        approvers = [
+            {"id": user_id, "name": self.names[self.member_by_user_id[user_id]]} for user_id, *_ in action.approvals
+        ]
+        data = {"note": clean(note), "approvers": approvers, "approvals_required": action.approvals_required}
+        action.status = "approved"
+        action.events.append(("approved", *who, data))
 
     # ----------------------------------------------------------------- rules: writes
 
     @initialize(
         target=actions_bundle,
-        first=st.lists(st.tuples(st.sampled_from(["agent", "agent", "alice", "bob"]), proposals()), max_size=5),
+        preset=st.sampled_from(["n2_self", "n2_strict"]),
+        first=st.lists(
+            st.tuples(st.sampled_from(["agent", "agent", "bot", "alice", "bob", "carol"]), proposals()), max_size=5
+        ),
     )
-    def first_proposals(self, first):
-        """Start with a few proposals, so that decisions are possible from the first step."""
+    def first_proposals(self, preset, first):
+        """N = 2 on tiers 2 and 3, then a few proposals, so that decisions are possible from the first step."""
+        self.change_policy("dana", PRESETS[preset])
         created = [self._propose(actor_name, fields, None) for actor_name, fields in first]
         return multiple(*(action_id for action_id in created if action_id is not None))
 
@@ -439,6 +711,7 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
     def _propose(self, actor_name, fields, idempotency_key) -> str | None:
         """Propose and check the outcome against the contract; the new action's id, or None."""
         actor = self.actors[actor_name]
+        member = member_of(actor_name)
         idempotency = None
         client = actor.api_key_id or actor.user_id
         fingerprint = proposing.request_fingerprint(fields)
@@ -446,9 +719,9 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             idempotency = proposing.IdempotencyRequest(client=client, key=idempotency_key, fingerprint=fingerprint)
 
         tier = TIER_BY_TYPE[fields["action_type"]]
-        ttl = fields.get("ttl_seconds", POLICY.default_ttl_seconds)
+        ttl = fields.get("ttl_seconds", SETTINGS.default_ttl_seconds)
         remembered = self.idempotency.get((client, idempotency_key)) if idempotency_key else None
-        if "actions:propose" not in actor.scopes:
+        if "actions:propose" not in scopes_of(actor_name) or self.roles[member] not in ACTING_ROLES:
             expected = Forbidden
         elif remembered is not None:
             expected = "replay" if remembered[0] == fingerprint else IdempotencyKeyReused
@@ -462,7 +735,7 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
                 actor,
                 proposing.Proposal(**fields),
                 self.now,
-                settings=POLICY,
+                settings=SETTINGS,
                 idempotency=idempotency,
                 render=lambda action: json.dumps({"id": action.id}),
             )
@@ -480,9 +753,10 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         created = result.action
         mode = fields.get("mode", "supervised")
         autonomous = tier == 1 and mode == "autonomous"
+        workspace_id = self.workspace_of[member]
         action = ModelAction(
             id=created.id,
-            workspace_id=actor.workspace_id,
+            workspace_id=workspace_id,
             tier=tier,
             action_type=fields["action_type"],
             target_ref=fields["target_ref"],
@@ -490,14 +764,16 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             mode=mode,
             payload=fields.get("payload") or {},
             ttl_seconds=ttl,
-            proposer_user_id=actor.user_id,
+            proposer_user_id=self.user_ids[member],
+            proposer_person=person_of(member),
+            rule=self.policies[workspace_id][tier],
             proposed_at=self.now,
             expires_at=self.now + timedelta(seconds=ttl),
             status="executed" if autonomous else "proposed",
-            events=[("proposed", *self._event_of(actor))],
+            events=[("proposed", *self._event_of(actor_name), None)],
         )
         if autonomous:
-            action.events.append(("executed", "system", None, None))
+            action.events.append(("executed", "system", None, None, None))
         self.model[action.id] = action
         if idempotency_key is not None:
             self.idempotency[(client, idempotency_key)] = (fingerprint, action.id)
@@ -505,7 +781,8 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
 
     @rule(actor_name=DECIDERS, action_id=actions_bundle, confirmation_kind=confirmation_kinds, note=notes)
     def approve(self, actor_name, action_id, confirmation_kind, note):
-        confirmation = typed_confirmation(confirmation_kind, self.model[action_id].target_ref)
+        action = self.model[action_id]
+        confirmation = typed_confirmation(confirmation_kind, action.target_ref)
         result = self._attempt(
             actor_name,
             action_id,
@@ -514,11 +791,16 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             confirmation=confirmation,
             note=note,
         )
-        if result is not None:
-            actor = self.actors[actor_name]
-            assert result.approved_by_id == actor.user_id
+        if result is None:
+            return
+        event(f"approve: {action.events[-1][0]} ({len(action.approvals)} of {action.approvals_required})")
+        assert result.approvals_received == len(action.approvals)
+        if action.status == "approved":
+            assert result.approved_by_id == self.actors[actor_name].user_id
             assert result.approved_at == self.now
-            assert result.approver_note == (note if note and note.strip() else None)
+            assert result.approver_note == clean(note)
+        else:
+            assert result.approved_by_id is None and result.approved_at is None and result.approver_note is None
 
     @rule(actor_name=DECIDERS, action_id=actions_bundle, note=notes)
     def reject(self, actor_name, action_id, note):
@@ -528,7 +810,7 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         if result is not None:
             assert result.rejected_by_id == self.actors[actor_name].user_id
             assert result.rejected_at == self.now
-            assert result.rejection_note == (note if note and note.strip() else None)
+            assert result.rejection_note == clean(note)
 
     @rule(actor_name=RUNNERS, action_id=actions_bundle, outcome=outcomes)
     def mark_executed(self, actor_name, action_id, outcome):
@@ -562,6 +844,33 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             data.draw(notes, label="note"),
         )
 
+    def _approval_candidates(self) -> list[tuple[str, str]]:
+        """(action id, actor) pairs worth an approval now: those the model lets approve, so that the
+        histories reach their N-th, and, on approvals in progress, each actor whose person has
+        approved already (`already_approved`, or `forbidden` for an agent whose role may not)."""
+        candidates = []
+        for action in self.model.values():
+            if action.status != "proposed":
+                continue
+            approved = {approval[1] for approval in action.approvals}
+            for actor_name in ACTOR_NAMES:
+                if self._refusal(actor_name, action, "approve", None) is None or (
+                    person_of(member_of(actor_name)) in approved and "actions:decide" in scopes_of(actor_name)
+                ):
+                    candidates.append((action.id, actor_name))
+        return candidates
+
+    @precondition(lambda self: self._approval_candidates())
+    @rule(data=st.data())
+    def approve_as_a_chosen_member(self, data):
+        action_id, actor_name = data.draw(st.sampled_from(self._approval_candidates()), label="action_and_actor")
+        self.approve(
+            actor_name,
+            action_id,
+            data.draw(st.sampled_from(["right", "right", "right", "right", "seven"]), label="confirmation_kind"),
+            data.draw(st.sampled_from(["Checked the dashboard", "ok", " spaced ", None]), label="note"),
+        )
+
     @precondition(lambda self: self._with_status("approved"))
     @rule(data=st.data())
     def execute_an_approved_action(self, data):
@@ -581,6 +890,86 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         assert flipped == len(due)
         for action in due:
             self._expire_in_model(action)
+
+    # ----------------------------------------------------------------- rules: the policy and the roles
+
+    # One rule for both, drawing which, so that the roles change less often than the policy (a
+    # demotion stops a whole history). Hypothesis orders rules by (targets, argument count, name)
+    # and favours the first ones: the name keeps this one behind the approvals.
+    @rule(data=st.data())
+    def reconfigure(self, data):
+        if data.draw(st.sampled_from(["policy", "policy", "role"]), label="what") == "policy":
+            self.change_policy(
+                data.draw(st.sampled_from(["dana", "dana", "dana", "bob", "alice", "vic"]), label="actor_name"),
+                data.draw(policies, label="tiers"),
+            )
+        else:
+            self.change_role(
+                data.draw(st.sampled_from(["dana", "dana", "bob", "carol"]), label="actor_name"),
+                data.draw(
+                    st.sampled_from(["carol", "carol", "vic", "bot", "scout", "bob", "alice", "dana"]), label="member"
+                ),
+                data.draw(st.sampled_from(ROLES), label="role"),
+            )
+
+    def change_policy(self, actor_name, tiers):
+        """Replace the whole policy: only later proposals follow it (policy.md §3 "fixed at proposal")."""
+        actor = self.actors[actor_name]
+        workspace_id = self.workspace_of[actor_name]
+        before = self.policies[workspace_id]
+        if self.roles[actor_name] != "admin":
+            expected = Forbidden
+        elif not policy_is_valid(tiers):
+            expected = ValidationFailed
+        else:
+            expected = None
+        try:
+            document = policy.replace_policy(actor, as_tier_rules(tiers), self.now)
+        except ServiceError as error:
+            outcome = type(error)
+        else:
+            outcome = None
+        changed = outcome is None and stored_policy(tiers) != stored_policy(before)
+        event(f"change policy: {outcome.__name__ if outcome else 'changed' if changed else 'same'}")
+        assert outcome is expected, (
+            f"{actor_name} replacing the policy with {tiers}: expected {expected}, got {outcome}"
+        )
+        if outcome is not None:
+            return
+        assert {tier: rule.as_dict() for tier, rule in document.tiers.items()} == {
+            tier: stored_rule(tiers[tier]) for tier in (1, 2, 3)
+        }
+        if changed:
+            self.policies[workspace_id] = dict(tiers)
+            data = {"from": stored_policy(before), "to": stored_policy(tiers)}
+            self.workspace_events[workspace_id].append(("policy_changed", "user", actor.user_id, None, data))
+
+    def change_role(self, actor_name, member, role):
+        """A role is read at each call: the next calls of this member (and its keys) follow it."""
+        actor = self.actors[actor_name]
+        old = self.roles[member]
+        admins = sum(
+            1 for name, r in self.roles.items() if r == "admin" and self.workspace_of[name] == actor.workspace_id
+        )
+        if self.roles[actor_name] != "admin":
+            expected = Forbidden
+        elif old == "admin" and role != "admin" and admins <= 1:
+            expected = LastAdmin
+        else:
+            expected = None
+        try:
+            members.change_role(actor, self.user_ids[member], role, self.now)
+        except ServiceError as error:
+            outcome = type(error)
+        else:
+            outcome = None
+        event(f"change role: {outcome.__name__ if outcome else 'same' if old == role else 'changed'}")
+        assert outcome is expected, f"{actor_name} making {member} ({old}) {role}: expected {expected}, got {outcome}"
+        if outcome is None and old != role:
+            self.roles[member] = role
+            data = {"member_id": self.user_ids[member], "from": old, "to": role}
+            self.workspace_events[actor.workspace_id].append(("member_role_changed", "user", actor.user_id, None, data))
+            self._refresh_actors()
 
     # ----------------------------------------------------------------- rules: time
 
@@ -616,7 +1005,7 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
                 querying.get_action(actor, UNKNOWN_ID, self.now)
             return
         action = self.model[action_id]
-        if "actions:read" not in actor.scopes:
+        if "actions:read" not in scopes_of(actor_name):
             expected = Forbidden
         elif actor.workspace_id != action.workspace_id:
             expected = ActionNotFound
@@ -635,6 +1024,14 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             assert row.status == action.status
             seen = querying.snapshot(row, actor, self.now, with_events=True)
             assert [e.type for e in seen.events] == [e[0] for e in action.events]
+            assert seen.allowed_transitions == self._allowed(actor_name, action)
+            assert seen.policy == stored_rule(action.rule)
+            assert (seen.approvals_required, seen.approvals_received) == (
+                action.approvals_required,
+                len(action.approvals),
+            )
+            assert [(a.user.id, a.note) for a in seen.approvals] == [(a[0], a[3]) for a in action.approvals]
+            assert seen.requires_second_approver == (not action.rule[2])
 
     @rule(
         actor_name=READERS,
@@ -692,7 +1089,8 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         zone = ZoneInfo(tz)
         today = _local_date(self.now, zone)
         with self._observe() as observer:
-            rows = list(observer.scalars(select(DeploymentAction).where(DeploymentAction.workspace_id == workspace_id)))
+            query = select(DeploymentAction).where(DeploymentAction.workspace_id == workspace_id)
+            rows = list(observer.scalars(query.options(lazyload("*"))))
         by_status = {status: sum(1 for row in rows if row.status == status) for status in STATUSES}
         assert counts["by_status"] == {**by_status, "all": len(rows)}
         assert counts["proposed"] == by_status["proposed"]
@@ -708,19 +1106,48 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
         assert counts["tz"] == tz
         assert counts["as_of"] == self.now
 
-    @invariant()
-    def rows_events_and_chain_agree_with_the_contract(self):
+    def _read_everything(self):
         with self._observe() as observer:
-            rows = {row.id: row for row in observer.scalars(select(DeploymentAction))}
-            events: dict[str, list[AuditEvent]] = {}
+            # Only the proposer is needed (allowed_transitions reads its person): the other users wait.
+            only_the_proposer = (lazyload("*"), selectinload(DeploymentAction.proposed_by).lazyload(User.owner))
+            rows = {row.id: row for row in observer.scalars(select(DeploymentAction).options(*only_the_proposer))}
+            events: dict[str | None, list[AuditEvent]] = {}
             for audit_event in observer.scalars(select(AuditEvent).order_by(AuditEvent.workspace_id, AuditEvent.seq)):
                 events.setdefault(audit_event.action_id, []).append(audit_event)
+            approvals: dict[str, list[ActionApproval]] = {action_id: [] for action_id in rows}
+            for approval in observer.scalars(select(ActionApproval).order_by(ActionApproval.id)):
+                approvals[approval.action_id].append(approval)
             heads = {ws.id: ws.audit_seq for ws in observer.scalars(select(Workspace))}
+            roles = {user.id: user.role for user in observer.scalars(select(User))}
+        return rows, events, approvals, heads, roles
+
+    def _check_allowed_transitions(self, rows: dict, approvals: dict) -> None:
+        """For every action and every actor of its workspace, the service offers what the model allows."""
+        now = self.now
+        for action_id, row in rows.items():
+            action = self.model[action_id]
+            for actor_name, actor in self.actors.items():
+                if actor.workspace_id != row.workspace_id:
+                    continue
+                offered = deciding.allowed_transitions(row, actor, now, approvals[action_id])
+                allowed = self._allowed(actor_name, action)
+                assert offered == allowed, (
+                    f"{action_id} ({action.status} {action.mode} tier {action.tier} rule {action.rule}, approvals "
+                    f"{[a[1] for a in action.approvals]}, proposed by {action.proposer_person}'s side): "
+                    f"{actor_name} ({self.roles[member_of(actor_name)]}) is offered {offered}, "
+                    f"the model allows {allowed}"
+                )
+
+    @invariant()
+    def rows_events_and_chain_agree_with_the_contract(self):
+        rows, events, approvals, heads, roles = self._read_everything()
 
         assert set(rows) == set(self.model), "rows appeared or vanished"
+        assert roles == {self.user_ids[name]: role for name, role in self.roles.items()}, "roles differ"
         for action_id, action in self.model.items():
             row = rows[action_id]
             history = events.get(action_id, [])
+            recorded = approvals[action_id]
 
             # The model's status, and a final status never changes.
             assert row.status == action.status, f"{action_id}: row is {row.status}, the contract says {action.status}"
@@ -729,7 +1156,7 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
             if row.status in FINAL:
                 self.final_seen[action_id] = row.status
 
-            # The proposal fields never change.
+            # The proposal fields never change, nor the rule it was proposed under.
             assert (row.tier, row.action_type, row.target_ref, row.reason, row.mode) == (
                 action.tier,
                 action.action_type,
@@ -743,50 +1170,81 @@ class DeploymentActionsMachine(RuleBasedStateMachine):
                 action.proposer_user_id,
             )
             assert (row.proposed_at, row.expires_at) == (action.proposed_at, action.expires_at)
+            assert row.policy == stored_rule(action.rule), (
+                f"{action_id}: rule {row.policy}, proposed under {action.rule}"
+            )
 
-            # One event per proposal, transition, expiry and autonomous execution, by the right actor.
-            assert [(e.type, e.actor_kind, e.actor_user_id, e.actor_api_key_id) for e in history] == action.events
+            # N of M: never past N, nobody twice, nobody of the proposer's side where self-approval is off.
+            required, _, allow_self = action.rule
+            persons = [approval.person_id for approval in recorded]
+            assert row.approvals_received == len(recorded) <= required, (
+                f"{action_id}: {row.approvals_received} counted, {len(recorded)} recorded, N = {required}"
+            )
+            assert len(set(persons)) == len(persons), f"{action_id}: a person approved twice: {persons}"
+            if not allow_self:
+                proposer = self.user_ids[action.proposer_person]
+                assert proposer not in persons, f"{action_id}: approved by its proposer's side, self-approval off"
+            assert [(a.user_id, a.person_id, a.api_key_id, a.note) for a in recorded] == [
+                (user_id, self.user_ids[person], key_id, note) for user_id, person, key_id, note in action.approvals
+            ]
+            assert (row.status == "approved") <= (len(recorded) == required)
 
-            # Executed tier 2/3: approved by a human (a user, or a key acting for its owner);
-            # tier 3: not by the proposer, whichever of their credentials they used.
+            # One event per proposal, approval, transition, expiry and autonomous execution, by the right actor.
+            assert [(e.type, e.actor_kind, e.actor_user_id, e.actor_api_key_id) for e in history] == [
+                expected[:4] for expected in action.events
+            ], f"{action_id}: events differ"
+            for audit_event, expected in zip(history, action.events, strict=True):
+                if expected[4] is not None:
+                    assert json.loads(audit_event.data) == expected[4], (
+                        f"{action_id}: {audit_event.type} {audit_event.data}"
+                    )
+
+            # Executed tier 2/3: approved by a user, or a key acting for its owner.
             if row.status == "executed" and row.tier >= 2:
-                approvals = [e for e in history if e.type == "approved"]
-                assert len(approvals) == 1, f"{action_id}: executed tier {row.tier} without one approval"
-                approval = approvals[0]
-                assert approval.actor_kind in {"user", "api_key"} and approval.actor_user_id is not None
-                assert approval.actor_user_id == row.approved_by_id
-                if row.tier == 3:
-                    assert approval.actor_user_id != row.proposed_by_id, f"{action_id}: tier 3 approved by its proposer"
+                approved = [e for e in history if e.type == "approved"]
+                assert len(approved) == 1, f"{action_id}: executed tier {row.tier} without one approval"
+                assert approved[0].actor_kind in {"user", "api_key"} and approved[0].actor_user_id is not None
+                assert approved[0].actor_user_id == row.approved_by_id
 
             # dry_run: never approved, never executed.
             if row.mode == "dry_run":
                 assert row.status not in {"approved", "executed"}
                 assert row.approved_at is None and row.executed_at is None
-                assert not {e.type for e in history} & {"approved", "executed"}
+                assert not {e.type for e in history} & {"approved", "executed", "approval_recorded"}
 
             # Tier 1 autonomous: executed at creation, by the system.
             if row.tier == 1 and row.mode == "autonomous":
                 assert row.status == "executed" and row.executed_at == row.proposed_at
                 assert [(e.type, e.actor_kind) for e in history][1:] == [("executed", "system")]
 
-            # The timestamps of the row follow its status.
+            # The timestamps of the row follow its status; approved_at/by wait for the N-th.
             assert (row.approved_at is not None) == any(e.type == "approved" for e in history)
+            assert (row.approved_by_id is not None) == (row.approved_at is not None)
+            if row.approved_by_id is not None:
+                assert row.approved_by_id == recorded[-1].user_id
             assert (row.rejected_at is not None) == (row.status == "rejected")
             assert (row.executed_at is not None) == (row.status == "executed")
             assert (row.expired_at is not None) == (row.status == "expired")
 
-        # Event count = proposals + successful transitions + expiries + autonomous executions.
-        # The workspace's own events (API keys made in setup) share the chain, with no action.
+        # Event count = the actions' histories + the workspace's own events (no action), in one chain.
         for workspace_id in self.workspace_ids:
             expected_count = sum(len(a.events) for a in self.model.values() if a.workspace_id == workspace_id)
             actual_count = sum(
                 len(h) for key, h in events.items() if key is not None and h[0].workspace_id == workspace_id
             )
             own = [e for e in events.get(None, []) if e.workspace_id == workspace_id]
-            assert all(e.type in {"api_key_created", "api_key_revoked"} for e in own)
+            assert all(e.type in WORKSPACE_EVENTS for e in own)
+            expected_own = self.workspace_events[workspace_id]
+            assert [(e.type, e.actor_kind, e.actor_user_id, e.actor_api_key_id) for e in own] == [
+                expected[:4] for expected in expected_own
+            ], "workspace events differ"
+            for audit_event, expected in zip(own, expected_own, strict=True):
+                if expected[4] is not None:
+                    assert json.loads(audit_event.data) == expected[4], f"{audit_event.type} data {audit_event.data}"
             assert actual_count == expected_count
             assert heads[workspace_id] == expected_count + len(own)
 
+        self._check_allowed_transitions(rows, approvals)
         problem = verify_chain()
         assert problem is None, str(problem)
         db.session.rollback()
@@ -822,7 +1280,7 @@ def _settings(examples: int) -> settings:
     [pytest.param(b, marks=[pytest.mark.postgres] if b == "postgresql" else []) for b in BACKENDS],
 )
 def test_deployment_actions_state_machine(backend, request):
-    """Random sequences of proposals, decisions, expiries, clock jumps and reads keep every rule."""
+    """Random proposals, decisions, policy and role changes, expiries, clock jumps and reads keep every rule."""
     if backend == "sqlite":
         database = {"backend": "sqlite", "template": request.getfixturevalue("sqlite_template")}
         examples = _examples()
