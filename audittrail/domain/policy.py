@@ -25,7 +25,8 @@ class TierRule:
     def as_dict(self) -> dict:
         return {
             "approvals_required": self.approvals_required,
-            "approver_roles": [role.value for role in self.approver_roles],
+            # In the table's order, so the same set of roles is always the same document.
+            "approver_roles": [role.value for role in Role if role in self.approver_roles],
             "allow_self_approval": self.allow_self_approval,
         }
 

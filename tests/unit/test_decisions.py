@@ -254,3 +254,8 @@ def test_a_policy_missing_a_tier_names_it():
     tiers = dict(DEFAULT_TIER_RULES)
     del tiers[2]
     assert list(policy_problems(tiers)) == ["tiers.2"]
+
+
+def test_a_rule_is_stored_with_its_roles_in_table_order_whatever_order_they_came_in():
+    mixed = TierRule(1, (Role.ADMIN, Role.APPROVER), allow_self_approval=False)
+    assert mixed.as_dict() == DEFAULT_TIER_RULES[3].as_dict()
