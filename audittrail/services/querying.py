@@ -92,6 +92,7 @@ class ActionSnapshot:
     approvals_received: int
     approvals: list[ApprovalRef]
     allowed_transitions: list[str]
+    version: int
     events: list[AuditEvent] | None = None
 
 
@@ -138,6 +139,7 @@ def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> l
                 approvals_received=action.approvals_received,
                 approvals=[ApprovalRef(_ref(item.user), item.at, item.note) for item in recorded],
                 allowed_transitions=allowed_transitions(action, actor, now, recorded),
+                version=action.version,
             )
         )
     return result
