@@ -194,8 +194,7 @@ def test_twenty_racers_sending_if_match_have_exactly_one_winner(live_server, tea
     names = ["approve"] * CONCURRENCY if mix == "approvals" else ["approve", "reject"] * (CONCURRENCY // 2)
     headers = {"If-Match": f'"{seen["version"]}"'}
     calls = [
-        (lambda name=name: _request(f"{live_server}{ACTIONS}/{action_id}/{name}", token, {}, headers))
-        for name in names
+        (lambda name=name: _request(f"{live_server}{ACTIONS}/{action_id}/{name}", token, {}, headers)) for name in names
     ]
 
     answers = _all_at_once(calls)
