@@ -253,15 +253,28 @@ def load_handler(spec: str | None) -> Handler:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Execute approved AuditTrail deployment actions, each once.")
-    parser.add_argument("--url", default=os.environ.get("AUDITTRAIL_URL", "http://127.0.0.1:5000"),
-                        help="the site root (env AUDITTRAIL_URL; default http://127.0.0.1:5000)")  # fmt: skip
-    parser.add_argument("--api-key", default=os.environ.get("AUDITTRAIL_API_KEY"),
-                        help="an sk-at- key with actions:read and actions:execute (env AUDITTRAIL_API_KEY)")  # fmt: skip
-    parser.add_argument("--state", default=os.environ.get("AUDITTRAIL_RUNNER_STATE", ".runner-state"),
-                        help="file keeping the last seq (env AUDITTRAIL_RUNNER_STATE; default .runner-state)")  # fmt: skip
-    parser.add_argument("--handler", default=os.environ.get("AUDITTRAIL_RUNNER_HANDLER"),
-                        help="module:function called with each approved action; returns the outcome "
-                        "(env AUDITTRAIL_RUNNER_HANDLER; default: only log)")  # fmt: skip
+    environ = os.environ.get
+    parser.add_argument(
+        "--url",
+        default=environ("AUDITTRAIL_URL", "http://127.0.0.1:5000"),
+        help="the site root (env AUDITTRAIL_URL; default http://127.0.0.1:5000)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=environ("AUDITTRAIL_API_KEY"),
+        help="an sk-at- key with actions:read and actions:execute (env AUDITTRAIL_API_KEY)",
+    )
+    parser.add_argument(
+        "--state",
+        default=environ("AUDITTRAIL_RUNNER_STATE", ".runner-state"),
+        help="the file keeping the last seq (env AUDITTRAIL_RUNNER_STATE; default .runner-state)",
+    )
+    parser.add_argument(
+        "--handler",
+        default=environ("AUDITTRAIL_RUNNER_HANDLER"),
+        help="module:function called with each approved action, returning the outcome "
+        "(env AUDITTRAIL_RUNNER_HANDLER; default: only log)",
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("an API key is needed: --api-key or AUDITTRAIL_API_KEY")

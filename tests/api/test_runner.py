@@ -127,7 +127,11 @@ def test_the_runner_executes_approved_actions_with_the_default_handler(
 
 
 def test_killed_and_restarted_the_runner_misses_none_and_marks_none_twice(
-    live_server, team, clock, runner_key, tmp_path
+    live_server,  # noqa: F811
+    team,
+    clock,
+    runner_key,
+    tmp_path,
 ):  # noqa: F811
     token = jwt_for(team.bob)
     state, calls = tmp_path / "state.json", tmp_path / "calls.log"
