@@ -60,6 +60,7 @@ e2e: install browser
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.live
 
 fuzz: install
 	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/property/test_state_machine.py

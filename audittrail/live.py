@@ -65,6 +65,26 @@ class Subscription:
         self.close()
 
 
+class _Flight:
+    """One shared read: the first caller does it, the others wait for its value."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.value = None
+        self.error: BaseException | None = None
+        self.leader = False
+        self._claimed = False
+        self._lock = threading.Lock()
+
+    def leader_claimed(self) -> bool:
+        """True for exactly one caller: the one who must read."""
+        with self._lock:
+            if self.leader and not self._claimed:
+                self._claimed = True
+                return True
+            return False
+
+
 class LiveHub:
     """The process's subscriptions by workspace, and the threads that wake them."""
 
@@ -78,6 +98,12 @@ class LiveHub:
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._heads: dict[str, int] = {}
+        # Rendered stream batches, shared by the streams of one workspace and caller (a wake-up
+        # sends every stream of the workspace to read the same new events). An entry belongs to the
+        # workspace's generation, which every wake-up moves *before* it wakes anyone: a woken stream
+        # never gets a batch read before the change it was woken for.
+        self._generation: dict[str, int] = defaultdict(int)
+        self._batches: dict[tuple, tuple[int, object]] = {}
         self._poller: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self.listening = False  # whether the LISTEN connection is up (for tests and /readyz-like checks)
@@ -102,15 +128,54 @@ class LiveHub:
 
     def wake(self, workspace_id: str) -> None:
         with self._lock:
+            self._generation[workspace_id] += 1
             followers = list(self._subscriptions.get(workspace_id, ()))
         for subscription in followers:
             subscription.wake()
 
     def wake_all(self) -> None:
         with self._lock:
+            for workspace_id in self._subscriptions:
+                self._generation[workspace_id] += 1
             followers = [s for group in self._subscriptions.values() for s in group]
         for subscription in followers:
             subscription.wake()
+
+    _MAX_BATCHES = 512
+
+    def shared_batch(self, workspace_id: str, key: tuple, read):
+        """`read()`'s result for `key`, shared with the other streams that ask within one generation.
+
+        One read at a time per key (the others wait for it): a wake-up sends every stream of the
+        workspace to read at once, and they must not all take a pooled connection together.
+        """
+        full_key = (workspace_id, *key)
+        with self._lock:
+            generation = self._generation[workspace_id]
+            found = self._batches.get(full_key)
+            if found is not None and found[0] == generation:
+                entry = found[1]
+            else:
+                entry = _Flight()
+                if len(self._batches) >= self._MAX_BATCHES:
+                    self._batches.clear()
+                self._batches[full_key] = (generation, entry)
+                entry.leader = True
+        if not entry.leader_claimed():
+            if entry.done.wait(30) and entry.error is None:
+                return entry.value
+            return read()  # the leader failed (the database away): read for ourselves
+        try:
+            entry.value = read()
+        except BaseException as error:
+            entry.error = error
+            with self._lock:
+                if self._batches.get(full_key, (None, None))[1] is entry:
+                    del self._batches[full_key]
+            raise
+        finally:
+            entry.done.set()
+        return entry.value
 
     def _followed(self) -> list[str]:
         with self._lock:

@@ -205,6 +205,10 @@ def _wait_for_change(action, version: int, wait_seconds: int):
     Holds no database connection while it waits, only a stream-and-wait slot of the client.
     """
     actor, action_id = _actor(), action.id
+
+    def current():
+        return querying.current_version(action_id)
+
     deadline = time.monotonic() + min(wait_seconds, current_app.config["AUDITTRAIL_WAIT_MAX_SECONDS"])
     with stream_slot(), live.hub().subscribe(actor.workspace_id) as subscription:
         while True:
@@ -216,7 +220,13 @@ def _wait_for_change(action, version: int, wait_seconds: int):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            subscription.wait(remaining if expires_in is None else min(remaining, max(expires_in, 0) + 0.01))
+            expires_by = None if expires_in is None else time.monotonic() + expires_in
+            woke = subscription.wait(remaining if expires_in is None else min(remaining, max(expires_in, 0) + 0.01))
+            expiry_due = expires_by is not None and time.monotonic() >= expires_by
+            # A wake-up is for any event of the workspace: look at this action's version alone first.
+            shared = live.hub().shared_batch
+            if woke and not expiry_due and shared(actor.workspace_id, ("version", action_id), current) <= version:
+                continue
             action = querying.get_action(actor, action_id, clock_now())
             if action.version > version:
                 return action

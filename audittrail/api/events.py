@@ -144,32 +144,45 @@ def _stream(query):
             subscription.close()
             slot.__exit__(None, None, None)
 
+    hub = live.hub()
+    # Who sees the batch: `action` (its allowed_transitions) is per caller, so batches are shared
+    # only between streams of the same person with the same role and scopes.
+    caller = actor.caller
+
+    def read_batch(after):
+        items = feed.read_events(
+            actor, clock_now(), after=after, limit=feed.MAX_PAGE, action_id=action_id, expire=False
+        )
+        text = "".join(_frame(item.event.seq, item.event.type, schema.dump(item)) for item in items)
+        return len(items), (items[-1].event.seq if items else after), text
+
     def chunks():
         cursor = start
         born = last_sent = time.monotonic()
         try:
             yield f"retry: {RETRY_MILLISECONDS}\n\n"
             while True:
-                items, failed = [], False
+                count, last_seq, failed = 0, cursor, False
+
+                def read(after=cursor):
+                    return read_batch(after)
+
                 try:
-                    items = feed.read_events(
-                        actor, clock_now(), after=cursor, limit=feed.MAX_PAGE, action_id=action_id, expire=False
-                    )
-                    text = "".join(_frame(item.event.seq, item.event.type, schema.dump(item)) for item in items)
+                    count, last_seq, text = hub.shared_batch(actor.workspace_id, (cursor, action_id, caller), read)
                 except SQLAlchemyError as error:
                     # The database is away (a restart): keep the connection, try again shortly.
                     log.warning("stream: could not read events (%s); retrying", error.__class__.__name__)
                     failed = True
                 finally:
                     db.session.remove()
-                if items:
+                if count:
                     yield text
-                    cursor = items[-1].event.seq
+                    cursor = last_seq
                     last_sent = time.monotonic()
                 moment = time.monotonic()
                 if moment - born >= max_seconds:
                     return
-                if len(items) == feed.MAX_PAGE:
+                if count == feed.MAX_PAGE:
                     continue
                 until_keepalive = keepalive_seconds - (moment - last_sent)
                 if until_keepalive <= 0:

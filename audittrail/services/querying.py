@@ -175,6 +175,13 @@ def get_action(actor: Actor, action_id: str, now: datetime) -> DeploymentAction:
     return action
 
 
+def current_version(action_id: str) -> int:
+    """The action's version as committed now (a wait checks it on every wake-up of its workspace)."""
+    version = db.session.scalar(select(DeploymentAction.version).where(DeploymentAction.id == action_id))
+    db.session.rollback()
+    return version or 0
+
+
 def encode_cursor(action: DeploymentAction) -> str:
     raw = json.dumps([action.proposed_at.strftime("%Y-%m-%dT%H:%M:%S.%f"), action.id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
