@@ -42,12 +42,12 @@ browser: install
 	else $(BIN)/playwright install chromium; fi
 
 lint: install
-	$(BIN)/ruff check audittrail tests e2e bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix audittrail tests e2e bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
 
 test: install browser lint
 	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
@@ -60,6 +60,7 @@ e2e: install browser
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.live
 
 fuzz: install
 	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/property/test_state_machine.py

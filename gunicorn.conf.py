@@ -43,7 +43,17 @@ def default_workers(cores: int) -> int:
 
 bind = [f"{os.environ.get('HOST') or '127.0.0.1'}:{_int('PORT', 5000, minimum=1)}"]
 workers = _int("WEB_CONCURRENCY", default_workers(_cores()), minimum=1)
-worker_class = "gthread"
+# gevent: each request is a greenlet, so the streams and waits of live.md (held open for minutes,
+# idle nearly all the time) cost a few kilobytes each instead of a thread. psycopg (≥ 3.1.14),
+# redis-py and SQLAlchemy's pool wait cooperatively once gunicorn has patched the standard library,
+# which its gevent worker does before it imports the app (preload_app is off). See the README.
+WORKER_CLASSES = {"gevent", "gthread", "sync"}
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(f"gunicorn.conf.py: GUNICORN_WORKER_CLASS must be one of {sorted(WORKER_CLASSES)}")
+# gevent: open connections per worker (requests, streams and waits together).
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+# gthread only: threads per worker.
 threads = _int("GUNICORN_THREADS", 4, minimum=1)
 # A worker silent for this long is killed and replaced; requests are bounded well below it
 # (database connect 5 s, pool wait 10 s, rate-limit storage 1 s).

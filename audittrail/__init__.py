@@ -41,6 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     limiter.init_app(app)
 
+    from audittrail import live
+
+    live.init_app(app)
+
     from audittrail.errors import register_error_handlers
 
     register_error_handlers(app)

@@ -71,6 +71,11 @@ def now() -> datetime:
     return request.environ["audittrail.now"]
 
 
+def clock_now() -> datetime:
+    """The app's clock read afresh: a stream or a wait outlives the moment its request began."""
+    return current_app.config.get("AUDITTRAIL_CLOCK", _utcnow)()
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 

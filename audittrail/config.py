@@ -28,6 +28,19 @@ def _int(environ: dict, name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(environ: dict, name: str, default: float, minimum: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
 def _development_secrets(instance_path: Path) -> dict[str, str]:
     """Generate SECRET_KEY/JWT_SECRET_KEY once and keep them under instance/."""
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -94,4 +107,13 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         "AUDITTRAIL_TTL_MIN_SECONDS": ttl_min,
         "AUDITTRAIL_TRUSTED_PROXIES": _int(env, "AUDITTRAIL_TRUSTED_PROXIES", 0),
         "JWT_COOKIE_SECURE": production,
+        # live.md §3–4: streams and waits. Tests shorten the intervals; nobody needs to sleep long.
+        "AUDITTRAIL_STREAM_MAX_SECONDS": _float(env, "AUDITTRAIL_STREAM_MAX_SECONDS", 300, minimum=0.1),
+        "AUDITTRAIL_STREAM_MAX_PER_CLIENT": _int(env, "AUDITTRAIL_STREAM_MAX_PER_CLIENT", 10),
+        "AUDITTRAIL_STREAM_KEEPALIVE_SECONDS": _float(env, "AUDITTRAIL_STREAM_KEEPALIVE_SECONDS", 15, minimum=0.05),
+        "AUDITTRAIL_STREAM_POLL_SECONDS": _float(env, "AUDITTRAIL_STREAM_POLL_SECONDS", 1, minimum=0.05),
+        "AUDITTRAIL_STREAM_EXPIRY_SECONDS": _float(env, "AUDITTRAIL_STREAM_EXPIRY_SECONDS", 5, minimum=0.05),
+        # The longest a wait really holds (`wait` is still 1–60); tests shorten it.
+        "AUDITTRAIL_WAIT_MAX_SECONDS": _float(env, "AUDITTRAIL_WAIT_MAX_SECONDS", 60, minimum=0.05),
+        "AUDITTRAIL_STREAM_LISTEN": _bool(env.get("AUDITTRAIL_STREAM_LISTEN"), default=True),
     }

@@ -32,6 +32,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "last_admin": HTTPStatus.CONFLICT,
     "idempotency_key_reused": HTTPStatus.UNPROCESSABLE_ENTITY,
     "rate_limited": HTTPStatus.TOO_MANY_REQUESTS,
+    "version_mismatch": HTTPStatus.PRECONDITION_FAILED,
     "method_not_allowed": HTTPStatus.METHOD_NOT_ALLOWED,
     "payload_too_large": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "service_unavailable": HTTPStatus.SERVICE_UNAVAILABLE,

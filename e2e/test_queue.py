@@ -173,7 +173,10 @@ def test_load_more_pages_through_next_cursor(queue):
     expect(load_more).to_be_hidden()
 
 
-def test_the_queue_refreshes_itself_every_15_seconds_while_no_dialog_is_open(page):
+def test_without_the_stream_the_queue_refreshes_itself_every_15_seconds_while_no_dialog_is_open(page, page_problems):
+    """The fallback (live.md §6): the stream refused, the page polls as it did before it followed the stream."""
+    page_problems.expect_http_errors(503)
+    page.route("**/api/v1/events*", lambda route: route.fulfill(status=503, body="{}"))
     page.clock.install()
     queue = QueuePage(page).demo_login()
 

@@ -41,6 +41,11 @@ TEST_CONFIG = {
     "AUDITTRAIL_API_KEY_RATE_LIMIT": "100000/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "DEMO_LOGIN_ENABLED": True,
+    # live.md: streams end and poll quickly in tests, so no test sleeps long.
+    "AUDITTRAIL_STREAM_MAX_SECONDS": 1.0,
+    "AUDITTRAIL_STREAM_KEEPALIVE_SECONDS": 0.3,
+    "AUDITTRAIL_STREAM_POLL_SECONDS": 0.05,
+    "AUDITTRAIL_STREAM_EXPIRY_SECONDS": 0.2,
 }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from http import HTTPStatus
 
 from flask import current_app
@@ -10,16 +12,22 @@ from flask import jsonify
 from flask import request
 from flask import url_for
 
+from audittrail import live
 from audittrail.api import bp
 from audittrail.api.common import json_body
 from audittrail.api.common import operation
+from audittrail.api.events import stream_slot
+from audittrail.auth import clock_now
 from audittrail.auth import current_principal
 from audittrail.auth import idempotency_client
 from audittrail.auth import now
+from audittrail.domain import ActionStatus
 from audittrail.domain import Scope
 from audittrail.errors import ApiError
+from audittrail.extensions import db
 from audittrail.ratelimit import transition_limit
 from audittrail.schemas import ActionApproveSchema
+from audittrail.schemas import ActionDetailQuerySchema
 from audittrail.schemas import ActionDetailSchema
 from audittrail.schemas import ActionListQuerySchema
 from audittrail.schemas import ActionListSchema
@@ -42,6 +50,7 @@ _TRANSITION_ERRORS = [
     "invalid_transition",
     "expired",
     "rate_limited",
+    "version_mismatch",
 ]
 _IDEMPOTENCY_HEADER = {
     "Idempotency-Key": {
@@ -51,15 +60,44 @@ _IDEMPOTENCY_HEADER = {
     }
 }
 _LOCATION_HEADER = {201: {"Location": {"description": "URL of the new action", "schema": {"type": "string"}}}}
+_ETAG = {"ETag": {"description": 'The action\'s version in quotes ("3"): send it back as If-Match.',
+                  "schema": {"type": "string"}}}  # fmt: skip
+_IF_MATCH_HEADER = {
+    "If-Match": {
+        "description": 'The version you decide on, as the ETag gave it ("3"); another version answers 412 '
+        "`version_mismatch` and changes nothing.",
+        "schema": {"type": "string", "pattern": '^"?[0-9]{1,9}"?$|^\\*$'},
+        "required": False,
+    }
+}
+_IF_MATCH = re.compile(r'^"?([0-9]{1,9})"?$')
 
 
 def _actor():
     return current_principal().actor
 
 
-def _dump(action, status=HTTPStatus.OK, with_events=False):
+def _dump(action, status=HTTPStatus.OK, with_events=False, moment=None):
     schema = ActionDetailSchema() if with_events else ActionSchema()
-    return jsonify(schema.dump(querying.snapshot(action, _actor(), now(), with_events=with_events))), status
+    seen = querying.snapshot(action, _actor(), moment or now(), with_events=with_events)
+    response = jsonify(schema.dump(seen))
+    response.headers["ETag"] = f'"{seen.version}"'
+    return response, status
+
+
+def _if_match() -> int | None:
+    """The version named by If-Match (live.md §1), or None without one (or with `*`)."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    match = _IF_MATCH.match(raw.strip())
+    if match is None:
+        raise ApiError(
+            "validation_error",
+            'If-Match must name one version of the action as its ETag does, e.g. "3".',
+            {"If-Match": ['One version in quotes, e.g. "3".']},
+        )
+    return int(match.group(1))
 
 
 def _settings() -> proposing.ProposalSettings:
@@ -146,13 +184,53 @@ def propose_action(body):
 @bp.get("/deployments/actions/<action_id>")
 @operation(
     scope=Scope.READ,
+    query=ActionDetailQuerySchema,
     responses={200: ActionDetailSchema},
-    errors=[*_AUTH_ERRORS, "not_found"],
+    errors=[*_AUTH_ERRORS, "not_found", "validation_error", "rate_limited"],
+    response_headers={200: _ETAG},
     tags=["deployments"],
 )
-def get_action(action_id):
-    """One action with its audit events."""
-    return _dump(querying.get_action(_actor(), action_id, now()), with_events=True)
+def get_action(action_id, query):
+    """One action with its audit events; `?wait=&version=` answers once its version passes `version`."""
+    action = querying.get_action(_actor(), action_id, now())
+    if "wait" not in query or action.version > query["version"]:
+        return _dump(action, with_events=True)
+    action = _wait_for_change(action, query["version"], query["wait"])
+    return _dump(action, with_events=True, moment=clock_now())
+
+
+def _wait_for_change(action, version: int, wait_seconds: int):
+    """Hold the request until the action's version passes `version`, its TTL passes, or `wait` ends.
+
+    Holds no database connection while it waits, only a stream-and-wait slot of the client.
+    """
+    actor, action_id = _actor(), action.id
+
+    def current():
+        return querying.current_version(action_id)
+
+    deadline = time.monotonic() + min(wait_seconds, current_app.config["AUDITTRAIL_WAIT_MAX_SECONDS"])
+    with stream_slot(), live.hub().subscribe(actor.workspace_id) as subscription:
+        while True:
+            # Expiry counts as a change (§4): wake when the TTL passes, and let the read flip it.
+            expires_in = None
+            if action.status == ActionStatus.PROPOSED:
+                expires_in = (action.expires_at - clock_now()).total_seconds()
+            db.session.remove()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            expires_by = None if expires_in is None else time.monotonic() + expires_in
+            woke = subscription.wait(remaining if expires_in is None else min(remaining, max(expires_in, 0) + 0.01))
+            expiry_due = expires_by is not None and time.monotonic() >= expires_by
+            # A wake-up is for any event of the workspace: look at this action's version alone first.
+            shared = live.hub().shared_batch
+            if woke and not expiry_due and shared(actor.workspace_id, ("version", action_id), current) <= version:
+                continue
+            action = querying.get_action(actor, action_id, clock_now())
+            if action.version > version:
+                return action
+    return querying.get_action(actor, action_id, clock_now())
 
 
 @bp.post("/deployments/actions/<action_id>/approve")
@@ -169,12 +247,19 @@ def get_action(action_id):
         "confirmation_mismatch",
         "operator_reason_required",
     ],
+    headers=_IF_MATCH_HEADER,
+    response_headers={200: _ETAG},
     tags=["deployments"],
 )
 def approve_action(action_id, body):
     """Record your approval; the N-th the policy asks for approves the action (tier 3: `confirmation` and `note`)."""
     action = deciding.approve_action(
-        _actor(), action_id, now(), note=body.get("note"), confirmation=body.get("confirmation")
+        _actor(),
+        action_id,
+        now(),
+        note=body.get("note"),
+        confirmation=body.get("confirmation"),
+        expected_version=_if_match(),
     )
     return _dump(action)
 
@@ -187,11 +272,14 @@ def approve_action(action_id, body):
     body_optional=True,
     responses={200: ActionSchema},
     errors=_TRANSITION_ERRORS,
+    headers=_IF_MATCH_HEADER,
+    response_headers={200: _ETAG},
     tags=["deployments"],
 )
 def reject_action(action_id, body):
     """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer."""
-    return _dump(deciding.reject_action(_actor(), action_id, now(), note=body.get("note")))
+    action = deciding.reject_action(_actor(), action_id, now(), note=body.get("note"), expected_version=_if_match())
+    return _dump(action)
 
 
 @bp.post("/deployments/actions/<action_id>/mark-executed")
@@ -202,11 +290,15 @@ def reject_action(action_id, body):
     body_optional=True,
     responses={200: ActionSchema},
     errors=_TRANSITION_ERRORS,
+    headers=_IF_MATCH_HEADER,
+    response_headers={200: _ETAG},
     tags=["deployments"],
 )
 def mark_executed(action_id, body):
     """Record that the external runner executed an approved action."""
-    return _dump(deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome")))
+    return _dump(
+        deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome"), expected_version=_if_match())
+    )
 
 
 @bp.get("/deployments/summary")

@@ -62,6 +62,9 @@ class DeploymentAction(db.Model):
     policy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Moved by the compare-and-set that records each approval; `approved` once it reaches the rule's N.
     approvals_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many audit events the action has (live.md §1): moved by append_event, in the same
+    # transaction as each event, and checked by the transitions' compare-and-set on If-Match.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     proposed_by: Mapped[User] = relationship(foreign_keys=[proposed_by_id], lazy="selectin")
     approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="selectin")

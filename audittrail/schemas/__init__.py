@@ -6,9 +6,11 @@ import json
 
 from marshmallow import RAISE
 from marshmallow import Schema
+from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import pre_dump
 from marshmallow import validate
+from marshmallow import validates_schema
 
 from audittrail.domain import APPROVER_ROLE_CHOICES
 from audittrail.domain import TIERS
@@ -88,6 +90,35 @@ class ActionListQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf([*STATUSES, "", "all"]))
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
     cursor = fields.String(validate=validate.Length(1, 500))
+
+
+MAX_SEQ = 2**31 - 1
+
+
+class ActionDetailQuerySchema(StrictSchema):
+    """live.md §4: `?wait=&version=` turns the detail into a long poll."""
+
+    wait = QueryInteger(
+        validate=validate.Range(1, 60),
+        metadata={"description": "Seconds to wait for a version greater than `version` (needs `version`)."},
+    )
+    version = QueryInteger(validate=validate.Range(0, MAX_SEQ), metadata={"description": "The version you have."})
+
+    @validates_schema
+    def _wait_needs_version(self, data, **kwargs):
+        if "wait" in data and "version" not in data:
+            raise ValidationError("Required with `wait`.", field_name="version")
+
+
+class FeedQuerySchema(StrictSchema):
+    """live.md §2–3: GET /events (JSON pages, or the stream with Accept: text/event-stream)."""
+
+    after = QueryInteger(
+        validate=validate.Range(0, MAX_SEQ),
+        metadata={"description": "Start after this seq (default 0; the stream: from now on, or Last-Event-ID)."},
+    )
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 500))
+    action_id = fields.String(validate=validate.Length(1, 64), metadata={"description": "Only this action's events."})
 
 
 class SummaryQuerySchema(StrictSchema):
@@ -191,6 +222,10 @@ class ActionSchema(Schema):
         fields.Nested(ApprovalSchema), required=True, metadata={"description": "Every approval, oldest first."}
     )
     allowed_transitions = fields.List(fields.String(validate=validate.OneOf(TRANSITIONS)), required=True)
+    version = fields.Integer(
+        required=True,
+        metadata={"description": "The number of the action's events; the ETag, and what If-Match names."},
+    )
 
 
 class EventActorSchema(Schema):
@@ -211,19 +246,52 @@ class EventSchema(Schema):
     @pre_dump
     def _from_event(self, event, **kwargs) -> dict:
         """An AuditEvent row as the shape above (the actor is spread over four columns)."""
+        return event_fields(event)
+
+
+def event_fields(event) -> dict:
+    """An AuditEvent row as EventSchema shows it."""
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "actor": {
+            "id": event.actor_user_id,
+            "name": event.actor_name,
+            "kind": event.actor_kind,
+            "api_key_id": event.actor_api_key_id,
+        },
+        "at": event.at,
+        "request_id": event.request_id,
+        "data": json.loads(event.data),
+    }
+
+
+class FeedItemSchema(EventSchema):
+    action_id = fields.String(required=True, allow_none=True)
+    action_version = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "The action's version right after this event."}
+    )
+    action = fields.Nested(
+        ActionSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The action as it is now; null for a workspace event."},
+    )
+
+    @pre_dump
+    def _from_event(self, item, **kwargs) -> dict:
+        """A FeedItem: the event's fields, then its action."""
         return {
-            "seq": event.seq,
-            "type": event.type,
-            "actor": {
-                "id": event.actor_user_id,
-                "name": event.actor_name,
-                "kind": event.actor_kind,
-                "api_key_id": event.actor_api_key_id,
-            },
-            "at": event.at,
-            "request_id": event.request_id,
-            "data": json.loads(event.data),
+            **event_fields(item.event),
+            "action_id": item.event.action_id,
+            "action_version": item.action_version,
+            "action": item.action,
         }
+
+
+class FeedSchema(Schema):
+    items = fields.List(fields.Nested(FeedItemSchema), required=True)
+    next_after = fields.Integer(required=True, metadata={"description": "The seq of the last item, or `after`."})
 
 
 class ActionDetailSchema(ActionSchema):

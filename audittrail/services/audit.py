@@ -7,12 +7,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audittrail.extensions import db
 from audittrail.models import GENESIS_HASH
 from audittrail.models import AuditEvent
+from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
 from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
 from audittrail.services.actors import Actor
@@ -93,7 +96,11 @@ def append_event(
     serializes appends per workspace on PostgreSQL (row lock) and on SQLite (write lock).
     Call it after the transaction's first write so the lock order is action, then workspace.
     `status_from`/`status_to` move the workspace's per-status counters in the same statement.
+    An event of an action also moves that action's `version` (live.md §1), and on PostgreSQL
+    every event sends a NOTIFY on NOTIFY_CHANNEL, which the database delivers only at commit.
     """
+    if action_id is not None:
+        _bump_version(action_id)
     values = {"audit_seq": Workspace.audit_seq + 1}
     if status_from is not None:
         column = STATUS_COUNTER_COLUMNS[status_from]
@@ -133,7 +140,33 @@ def append_event(
     event = AuditEvent(prev_hash=prev_hash, hash=digest, **fields)
     db.session.add(event)
     db.session.flush()
+    _notify(workspace_id)
     return event
+
+
+# Streams in every process LISTEN here (audittrail.live); the payload is the workspace id. A wake-up
+# only: what happened is read from audit_events, so a lost notification costs latency, not events.
+NOTIFY_CHANNEL = "audittrail_events"
+
+
+def _bump_version(action_id: str) -> None:
+    version = db.session.execute(
+        update(DeploymentAction)
+        .where(DeploymentAction.id == action_id)
+        .values(version=DeploymentAction.version + 1)
+        .returning(DeploymentAction.version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    # An action already loaded in this session (a proposal being rendered) shows the new version.
+    loaded = db.session.identity_map.get(db.session.identity_key(DeploymentAction, action_id))
+    if loaded is not None:
+        set_committed_value(loaded, "version", version)
+
+
+def _notify(workspace_id: str) -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit, never for a rolled-back transaction; repeats within one are merged.
+        db.session.execute(select(func.pg_notify(NOTIFY_CHANNEL, workspace_id)))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +37,8 @@ from audittrail.services.audit import append_event
 from audittrail.services.errors import ActionExpired
 from audittrail.services.errors import AlreadyApproved
 from audittrail.services.errors import InvalidTransition
+from audittrail.services.errors import ServiceError
+from audittrail.services.errors import VersionMismatch
 from audittrail.services.errors import error_for
 from audittrail.services.expiry import expire_one
 from audittrail.services.loading import approvals_of
@@ -76,6 +79,26 @@ def _load_for_decision(actor: Actor, action_id: str) -> tuple[DeploymentAction, 
     return load_action(actor, action_id), approvals
 
 
+def _check_version(action: DeploymentAction, expected_version: int | None) -> None:
+    # live.md §1: after the not-found check, before every other rule.
+    if expected_version is not None and action.version != expected_version:
+        raise VersionMismatch(action.version)
+
+
+def _lost(action_id: str, transition: Transition, expected_version: int | None) -> ServiceError:
+    """The error of a compare-and-set that found the row changed under it."""
+    if expected_version is not None:
+        # Every change moves the version, so a caller who named one learns the current one.
+        current = db.session.scalar(select(DeploymentAction.version).where(DeploymentAction.id == action_id))
+        if current != expected_version:
+            return VersionMismatch(current)
+    return InvalidTransition(_LOST_RACE, {"transition": transition.value})
+
+
+def _version_guard(expected_version: int | None) -> list:
+    return [] if expected_version is None else [DeploymentAction.version == expected_version]
+
+
 def _check(actor: Actor, action, approvals, transition: Transition, now: datetime, inputs=None) -> None:
     """Raise the domain's first refusal; a row past its TTL is flipped to expired first."""
     refusal = decide(action_facts(action, approvals), actor.caller, transition, now, inputs)
@@ -100,17 +123,25 @@ def _clean(note: str | None) -> str | None:
 
 
 def approve_action(
-    actor: Actor, action_id: str, now: datetime, note: str | None = None, confirmation: str | None = None
+    actor: Actor,
+    action_id: str,
+    now: datetime,
+    note: str | None = None,
+    confirmation: str | None = None,
+    expected_version: int | None = None,
 ) -> DeploymentAction:
     """Record this person's approval; the N-th moves the action to `approved` (policy.md §3).
 
-    Approvals before the N-th append `approval_recorded` and leave the status alone.
-    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired, SecondApproverRequired,
-    AlreadyApproved, ConfirmationMismatch, OperatorReasonRequired.
+    Approvals before the N-th append `approval_recorded` and leave the status alone. With
+    `expected_version` (If-Match), the action must still be at that version, in the same
+    compare-and-set that takes the approval's place.
+    Raises Forbidden, ActionNotFound, VersionMismatch, InvalidTransition, ActionExpired,
+    SecondApproverRequired, AlreadyApproved, ConfirmationMismatch, OperatorReasonRequired.
     """
     _refuse_before_reading(actor, Transition.APPROVE)
     with unit_of_work():
         action, approvals = _load_for_decision(actor, action_id)
+        _check_version(action, expected_version)
         _check(actor, action, approvals, Transition.APPROVE, now, DecisionInputs(note=note, confirmation=confirmation))
         required = TierRule.from_dict(action.policy).approvals_required
         # One statement takes the place: the count moves only while it is below N and the row is
@@ -122,13 +153,14 @@ def approve_action(
                 DeploymentAction.id == action.id,
                 DeploymentAction.status == ActionStatus.PROPOSED,
                 DeploymentAction.approvals_received < required,
+                *_version_guard(expected_version),
             )
             .values(approvals_received=DeploymentAction.approvals_received + 1)
             .returning(DeploymentAction.approvals_received)
             .execution_options(synchronize_session=False)
         ).scalar()
         if received is None:
-            raise InvalidTransition(_LOST_RACE, {"transition": Transition.APPROVE.value})
+            raise _lost(action.id, Transition.APPROVE, expected_version)
         if received >= required:
             db.session.execute(
                 update(DeploymentAction)
@@ -188,10 +220,12 @@ def _record_approval_event(actor, action, now, note, received: int, required: in
     )
 
 
-def reject_action(actor: Actor, action_id: str, now: datetime, note: str | None = None) -> DeploymentAction:
+def reject_action(
+    actor: Actor, action_id: str, now: datetime, note: str | None = None, expected_version: int | None = None
+) -> DeploymentAction:
     """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer.
 
-    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired.
+    Raises Forbidden, ActionNotFound, VersionMismatch, InvalidTransition, ActionExpired.
     """
     return _move(
         actor,
@@ -200,13 +234,16 @@ def reject_action(actor: Actor, action_id: str, now: datetime, note: str | None 
         now,
         values={"rejected_at": now, "rejected_by_id": actor.user_id, "rejection_note": _clean(note)},
         data={"note": _clean(note)},
+        expected_version=expected_version,
     )
 
 
-def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | None = None) -> DeploymentAction:
+def mark_executed(
+    actor: Actor, action_id: str, now: datetime, outcome: dict | None = None, expected_version: int | None = None
+) -> DeploymentAction:
     """Record the external runner's execution of an approved action.
 
-    Raises Forbidden, ActionNotFound, InvalidTransition, ActionExpired.
+    Raises Forbidden, ActionNotFound, VersionMismatch, InvalidTransition, ActionExpired.
     """
     return _move(
         actor,
@@ -215,23 +252,37 @@ def mark_executed(actor: Actor, action_id: str, now: datetime, outcome: dict | N
         now,
         values={"executed_at": now, "executed_by_id": actor.user_id, "outcome": outcome},
         data={"outcome": outcome},
+        expected_version=expected_version,
     )
 
 
-def _move(actor: Actor, action_id: str, transition: Transition, now: datetime, values: dict, data: dict):
+def _move(
+    actor: Actor,
+    action_id: str,
+    transition: Transition,
+    now: datetime,
+    values: dict,
+    data: dict,
+    expected_version: int | None = None,
+):
     _refuse_before_reading(actor, transition)
     with unit_of_work():
         action, approvals = _load_for_decision(actor, action_id)
+        _check_version(action, expected_version)
         _check(actor, action, approvals, transition, now)
         rule = rule_for(transition, ActionStatus(action.status))
         won = db.session.execute(
             update(DeploymentAction)
-            .where(DeploymentAction.id == action.id, DeploymentAction.status == rule.source.value)
+            .where(
+                DeploymentAction.id == action.id,
+                DeploymentAction.status == rule.source.value,
+                *_version_guard(expected_version),
+            )
             .values(status=rule.target.value, **values)
             .execution_options(synchronize_session=False)
         ).rowcount
         if won != 1:
-            raise InvalidTransition(_LOST_RACE, {"transition": transition.value})
+            raise _lost(action.id, transition, expected_version)
         append_event(
             workspace_id=action.workspace_id,
             action_id=action.id,

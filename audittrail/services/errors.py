@@ -68,6 +68,14 @@ class AlreadyApproved(ServiceError):
     default_message = "You (or your agent, or its owner) have already approved this action."
 
 
+class VersionMismatch(ServiceError):
+    code = "version_mismatch"
+    default_message = "This action has changed since you read it; here is its current version, read it again."
+
+    def __init__(self, current_version: int):
+        super().__init__(details={"current_version": current_version})
+
+
 class LastAdmin(ServiceError):
     code = "last_admin"
     default_message = "A workspace needs at least one admin: promote someone else first."

@@ -92,6 +92,7 @@ class ActionSnapshot:
     approvals_received: int
     approvals: list[ApprovalRef]
     allowed_transitions: list[str]
+    version: int
     events: list[AuditEvent] | None = None
 
 
@@ -138,6 +139,7 @@ def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> l
                 approvals_received=action.approvals_received,
                 approvals=[ApprovalRef(_ref(item.user), item.at, item.note) for item in recorded],
                 allowed_transitions=allowed_transitions(action, actor, now, recorded),
+                version=action.version,
             )
         )
     return result
@@ -171,6 +173,13 @@ def get_action(actor: Actor, action_id: str, now: datetime) -> DeploymentAction:
         expire_one(action.id, now, system_actor(actor.workspace_id, actor.request_id))
         action = load_action(actor, action_id)
     return action
+
+
+def current_version(action_id: str) -> int:
+    """The action's version as committed now (a wait checks it on every wake-up of its workspace)."""
+    version = db.session.scalar(select(DeploymentAction.version).where(DeploymentAction.id == action_id))
+    db.session.rollback()
+    return version or 0
 
 
 def encode_cursor(action: DeploymentAction) -> str:

@@ -32,6 +32,8 @@ CONTRACT_ENDPOINTS = {
     ("patch", "/api/v1/members/{member_id}"),
     ("get", "/api/v1/policy"),
     ("put", "/api/v1/policy"),
+    # live.md §2–3
+    ("get", "/api/v1/events"),
 }
 
 

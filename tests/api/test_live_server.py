@@ -180,3 +180,50 @@ def test_concurrent_repeats_of_one_idempotency_key_create_one_row(live_server, t
     _, detail = _request(f"{live_server}{ACTIONS}/{listing['items'][0]['id']}", token)
     assert [event["type"] for event in detail["events"]] == ["proposed"]
     _verify(runner)
+
+
+# ----------------------------------------------------------------------------- If-Match (live.md §1)
+
+
+@pytest.mark.parametrize("mix", ["approvals", "approvals_and_rejections"])
+def test_twenty_racers_sending_if_match_have_exactly_one_winner(live_server, team, clock, runner, mix):
+    """Each racer decides on the version it read: one 200, the others 412 (or 409), one new event."""
+    action_id = factories.propose(team.alice_actor, clock(), tier=2).id
+    token = jwt_for(team.bob)
+    _, seen = _request(f"{live_server}{ACTIONS}/{action_id}", token)
+    names = ["approve"] * CONCURRENCY if mix == "approvals" else ["approve", "reject"] * (CONCURRENCY // 2)
+    headers = {"If-Match": f'"{seen["version"]}"'}
+    calls = [
+        (lambda name=name: _request(f"{live_server}{ACTIONS}/{action_id}/{name}", token, {}, headers)) for name in names
+    ]
+
+    answers = _all_at_once(calls)
+
+    statuses = Counter(status for status, _ in answers)
+    assert statuses[HTTPStatus.OK] == 1, answers
+    assert set(statuses) <= {HTTPStatus.OK, HTTPStatus.PRECONDITION_FAILED, HTTPStatus.CONFLICT}, answers
+    _, after = _request(f"{live_server}{ACTIONS}/{action_id}", token)
+    assert after["version"] == 2 and len(after["events"]) == 2
+    _verify(runner)
+
+
+def test_twenty_distinct_approvers_with_if_match_on_two_of_m_record_one_approval(live_server, team, clock, runner):
+    from dataclasses import replace
+
+    from audittrail.domain import DEFAULT_TIER_RULES
+    from audittrail.services import policy
+
+    admin = factories.add_member(team, clock(), "Ada", role="admin")
+    rules = {**DEFAULT_TIER_RULES, 2: replace(DEFAULT_TIER_RULES[2], approvals_required=2)}
+    policy.replace_policy(factories.user_actor(admin), rules, clock())
+    action_id = factories.propose(team.alice_actor, clock(), tier=2).id
+    tokens = [jwt_for(factories.add_member(team, clock(), f"Racer{i}")) for i in range(CONCURRENCY)]
+    url = f"{live_server}{ACTIONS}/{action_id}/approve"
+
+    answers = _all_at_once([lambda t=t: _request(url, t, {}, {"If-Match": '"1"'}) for t in tokens])
+
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {HTTPStatus.OK: 1, HTTPStatus.PRECONDITION_FAILED: CONCURRENCY - 1}, answers
+    _, after = _request(f"{live_server}{ACTIONS}/{action_id}", tokens[0])
+    assert (after["status"], after["approvals_received"], after["version"]) == ("proposed", 1, 2)
+    _verify(runner)

@@ -45,6 +45,12 @@ ID_PARAMETERS = ("action_id", "key_id")
 
 
 @pytest.fixture
+def app_config(app_config) -> dict:
+    """A generated `?wait=` holds the request a moment, not up to a minute."""
+    return {**app_config, "AUDITTRAIL_WAIT_MAX_SECONDS": 0.05}
+
+
+@pytest.fixture
 def demo_world(app, clock):
     """A demo workspace (10 seeded rows) and three API keys of its operator."""
     created = demo.create_demo_workspace(clock())

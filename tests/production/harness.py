@@ -6,6 +6,7 @@ after it, and every process started here is stopped here, by its own id.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -364,3 +365,127 @@ def events_by_request_id(db_url: str, request_ids: list[str]) -> Counter:
     finally:
         engine.dispose()
     return Counter((request_id, action_id, event_type) for request_id, action_id, event_type in rows)
+
+
+# --------------------------------------------------------------------------- the local PostgreSQL
+
+
+def postgres_cluster() -> tuple[str, str]:
+    """The local cluster (version, name) that serves TEST_DATABASE_URL's port."""
+    port = str(urlsplit(POSTGRES_URL.replace("+psycopg", "")).port or 5432)
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        version, name, cluster_port = line.split()[:3]
+        if cluster_port == port:
+            return version, name
+    raise AssertionError(f"no local PostgreSQL cluster on port {port}:\n{listing}")
+
+
+def pg_ctlcluster(action: str, *args: str) -> None:
+    version, name = postgres_cluster()
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action, *args],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
+def postgres_ready() -> bool:
+    url = urlsplit(POSTGRES_URL.replace("+psycopg", ""))
+    command = ["pg_isready", "-q", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432)]
+    return subprocess.run(command, timeout=10).returncode == 0
+
+
+# --------------------------------------------------------------------------- Server-Sent Events
+
+
+@dataclass
+class StreamEvent:
+    id: int
+    type: str
+    data: dict
+    received_at: float  # time.monotonic() when its blank line arrived
+
+
+class EventStream:
+    """One GET /api/v1/events with Accept: text/event-stream, read line by line as EventSource does."""
+
+    def __init__(self, port: int, headers: dict, last_event_id: int | None = None, query: str = "", timeout=30):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        sent = {"Accept": "text/event-stream", **headers}
+        if last_event_id is not None:
+            sent["Last-Event-ID"] = str(last_event_id)
+        self.connection.request("GET", "/api/v1/events" + (f"?{query}" if query else ""), headers=sent)
+        self.response = self.connection.getresponse()
+        self.status = self.response.status
+        self.retry: int | None = None
+        self.comments = 0
+
+    def events(self):
+        """Yield each event until the server ends the stream (a clean end: the generator just stops)."""
+        fields: dict[str, str] = {}
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                return
+            line = raw.decode().rstrip("\n")
+            if line == "":
+                if "id" in fields:
+                    yield StreamEvent(int(fields["id"]), fields["event"], json.loads(fields["data"]), time.monotonic())
+                fields = {}
+            elif line.startswith(":"):
+                self.comments += 1
+            else:
+                name, _, value = line.partition(": ")
+                if name == "retry":
+                    self.retry = int(value)
+                else:
+                    fields[name] = value
+
+    def kill(self) -> None:
+        """Drop the connection abruptly, as a crashed client or a cut network would."""
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+
+
+def follow(port: int, headers: dict, until, after: int, kill_every: int | None = None, deadline: float = 120):
+    """Follow the stream from `after` like a client that reconnects with Last-Event-ID, until `until(events)`.
+
+    Reconnects when the server ends the stream, when the connection breaks or is refused, and on
+    503 (the database away); with `kill_every`, it also drops its own connection every that many
+    events. Returns (events, connections made).
+    """
+    events: list[StreamEvent] = []
+    connections = 0
+    stop_at = time.monotonic() + deadline
+    last = after
+    while not until(events):
+        assert time.monotonic() < stop_at, f"gave up following the stream after {len(events)} events"
+        try:
+            stream = EventStream(port, headers, last_event_id=last)
+        except OSError:
+            time.sleep(0.3)
+            continue
+        connections += 1
+        if stream.status != 200:
+            stream.kill()
+            assert stream.status in (503, 429), stream.status
+            time.sleep(0.3)
+            continue
+        received_here = 0
+        try:
+            for event in stream.events():
+                events.append(event)
+                last = event.id
+                received_here += 1
+                if until(events) or (kill_every and received_here >= kill_every):
+                    break
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            stream.kill()
+    return events, connections

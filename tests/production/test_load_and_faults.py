@@ -11,12 +11,10 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -204,33 +202,6 @@ def test_load_with_a_worker_killed_midway_loses_no_acknowledged_write(server, da
     harness.verify_audit_chain(database)
 
 
-def _postgres_cluster() -> tuple[str, str]:
-    """The local cluster (version, name) that serves TEST_DATABASE_URL's port."""
-    port = str(urlsplit(harness.POSTGRES_URL.replace("+psycopg", "")).port or 5432)
-    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
-    for line in listing.splitlines():
-        version, name, cluster_port = line.split()[:3]
-        if cluster_port == port:
-            return version, name
-    raise AssertionError(f"no local PostgreSQL cluster on port {port}:\n{listing}")
-
-
-def _pg_ctlcluster(action: str, *args: str) -> None:
-    version, name = _postgres_cluster()
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action, *args],
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
-
-
-def _postgres_ready() -> bool:
-    url = urlsplit(harness.POSTGRES_URL.replace("+psycopg", ""))
-    command = ["pg_isready", "-q", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432)]
-    return subprocess.run(command, timeout=10).returncode == 0
-
-
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL managed by pg_ctlcluster")
 def test_database_outage_answers_503_in_the_envelope_and_recovers_by_itself(server, database):
     operator = harness.demo_login(server.port)
@@ -250,8 +221,8 @@ def test_database_outage_answers_503_in_the_envelope_and_recovers_by_itself(serv
 
     during, readiness = [], []
     try:
-        _pg_ctlcluster("stop", "-m", "fast")
-        assert not _postgres_ready()
+        harness.pg_ctlcluster("stop", "-m", "fast")
+        assert not harness.postgres_ready()
         stopped_at = time.monotonic()
         while time.monotonic() - stopped_at < OUTAGE_SECONDS:
             for method, path, body, headers in requests:
@@ -260,9 +231,9 @@ def test_database_outage_answers_503_in_the_envelope_and_recovers_by_itself(serv
             assert server.call("GET", "/healthz").status == 200
             time.sleep(0.2)
     finally:
-        _pg_ctlcluster("start")
+        harness.pg_ctlcluster("start")
         deadline = time.monotonic() + 60
-        while not _postgres_ready():
+        while not harness.postgres_ready():
             assert time.monotonic() < deadline, "PostgreSQL did not come back"
             time.sleep(0.5)
 

@@ -137,7 +137,8 @@ def test_gunicorn_takes_its_settings_from_the_environment():
 
     assert settings["bind"] == "['0.0.0.0:8123']"
     assert settings["workers"] == "3"
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "gevent"
+    assert settings["worker_connections"] == "1000"
     assert settings["threads"] == "6"
     assert settings["timeout"] == "45"
     assert settings["graceful_timeout"] == "20"
@@ -145,6 +146,12 @@ def test_gunicorn_takes_its_settings_from_the_environment():
     assert settings["control_socket_disable"] == "True"
     assert settings["accesslog"] == "-"
     assert "JsonAccessLogger" in settings["logger_class"]
+
+
+def test_gunicorn_worker_class_can_go_back_to_threads():
+    settings = _gunicorn_settings(GUNICORN_WORKER_CLASS="gthread", GUNICORN_WORKER_CONNECTIONS="600")
+
+    assert (settings["worker_class"], settings["worker_connections"]) == ("gthread", "600")
 
 
 def test_gunicorn_defaults_bind_to_loopback():
@@ -159,6 +166,7 @@ def test_gunicorn_defaults_bind_to_loopback():
     [
         ("GUNICORN_THREADS", "many", "GUNICORN_THREADS must be an integer, got 'many'"),
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, got 0"),
+        ("GUNICORN_WORKER_CLASS", "eventlet", "GUNICORN_WORKER_CLASS must be one of"),
     ],
 )
 def test_gunicorn_refuses_a_malformed_setting(name, value, message):

@@ -36,7 +36,9 @@ export default function actionsTable() {
     timer: null,
 
     init() {
+      // Polling is the fallback: while the stream is live, the refresh skips itself.
       this.timer = window.setInterval(() => this.$store.queue.refresh(), REFRESH_INTERVAL_MS);
+      this.$store.live.start();
     },
 
     destroy() {

@@ -50,8 +50,8 @@ async function readJson(response) {
  * ApiError. A 401 sends the browser to /login unless `redirectOnUnauthorized` is false
  * (the login form itself expects 401 for a wrong password).
  */
-export async function request(method, path, { body, redirectOnUnauthorized = true } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function request(method, path, { body, redirectOnUnauthorized = true, headers: extra = {} } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (UNSAFE_METHODS.has(method)) {
     const csrf = readCookie(CSRF_COOKIE);

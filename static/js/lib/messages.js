@@ -35,6 +35,8 @@ export function describeTransitionError(error, transition) {
       return 'You proposed this action (yourself or through your agent, or your agent\'s owner did), so someone else must approve it.';
     case 'already_approved':
       return 'Your approval is already recorded (an agent and its owner count as one person). It needs someone else\'s approval now. The row has been reloaded.';
+    case 'version_mismatch':
+      return `Not done: someone changed this action since you opened it. The row now shows it as it is; check it and ${verb} again if you still mean to.`;
     case 'invalid_transition':
       return `Could not ${verb}: this action was already decided by someone else, or its mode does not allow it. The row has been reloaded.`;
     case 'rate_limited': {

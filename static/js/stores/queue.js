@@ -25,7 +25,8 @@ const FIXABLE_IN_DIALOG = new Set([
   'network',
 ]);
 // Errors meaning the row changed under us (or our role did): show its current state.
-const RELOAD_ROW = new Set(['expired', 'invalid_transition', 'already_approved', 'forbidden']);
+// version_mismatch: decided on a stale view (If-Match); show the action as it is now, ask again.
+const RELOAD_ROW = new Set(['expired', 'invalid_transition', 'already_approved', 'forbidden', 'version_mismatch']);
 
 function actionUrl(id) {
   return `/api/v1/deployments/actions/${encodeURIComponent(id)}`;
@@ -111,8 +112,9 @@ export function queueStore() {
       }
     },
 
-    /** Background refresh (every 15 s): skipped while a dialog is open or a load is running. */
+    /** Background refresh (every 15 s): skipped while the stream is live, a dialog is open or a load runs. */
     refresh() {
+      if (Alpine.store('live').isLive) return;
       if (Alpine.store('ui').dialogOpen || this.state === 'loading' || this.loadingMore) return;
       this.load({ quiet: true });
       Alpine.store('summary')
@@ -122,6 +124,9 @@ export function queueStore() {
 
     /** "Updated 2 min ago · refreshes every 15 s": how fresh the rows are (paused under a dialog). */
     freshness(now) {
+      const live = Alpine.store('live').state;
+      if (live === 'live') return 'Live';
+      if (live === 'reconnecting') return 'Reconnecting…';
       if (!this.refreshedAt) return '';
       const updated = relativeTime(new Date(this.refreshedAt).toISOString(), Math.max(now, this.refreshedAt));
       return `Updated ${updated} · refreshes every ${REFRESH_INTERVAL_MS / 1000} s`;
@@ -136,6 +141,19 @@ export function queueStore() {
       const index = this.items.findIndex((item) => item.id === action.id);
       if (index >= 0) this.items.splice(index, 1, withoutEvents(action));
       window.dispatchEvent(new CustomEvent('action-updated', { detail: { id: action.id } }));
+    },
+
+    /**
+     * An event from the stream, with its action as it is now: its row changes in place (the
+     * drawer follows through `action-updated`); a new proposal that belongs on this tab goes on top.
+     */
+    applyLive(type, action) {
+      if (this.state !== 'ready') return;
+      if (this.find(action.id)) {
+        this.replace(action);
+      } else if (type === 'proposed' && (this.status === 'all' || this.status === action.status)) {
+        this.items.unshift(withoutEvents(action));
+      }
     },
 
     /** Fetch one action again (after someone else changed it) and update its row. */
@@ -155,7 +173,9 @@ export function queueStore() {
     async perform(action, transition, body) {
       const notices = Alpine.store('notices');
       try {
-        const updated = await api.post(`${actionUrl(action.id)}/${transition}`, body);
+        // If-Match: decide on the version this page shows, or get 412 and see the current one.
+        const headers = action.version ? { 'If-Match': `"${action.version}"` } : {};
+        const updated = await api.post(`${actionUrl(action.id)}/${transition}`, body, { headers });
         this.replace(updated);
         notices.dismissError();
         notices.say(doneMessage(transition, updated));
