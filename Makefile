@@ -42,12 +42,12 @@ browser: install
 	else $(BIN)/playwright install chromium; fi
 
 lint: install
-	$(BIN)/ruff check audittrail tests e2e bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check audittrail audittrail_evidence tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check audittrail audittrail_evidence tests e2e bench wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix audittrail tests e2e bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format audittrail tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix audittrail audittrail_evidence tests e2e bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format audittrail audittrail_evidence tests e2e bench wsgi.py gunicorn.conf.py
 
 test: install browser lint
 	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
