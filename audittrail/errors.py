@@ -31,6 +31,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "already_approved": HTTPStatus.CONFLICT,
     "last_admin": HTTPStatus.CONFLICT,
     "idempotency_key_reused": HTTPStatus.UNPROCESSABLE_ENTITY,
+    # evidence.md §3, §5
+    "digest_mismatch": HTTPStatus.CONFLICT,
+    "empty_chain": HTTPStatus.CONFLICT,
     "rate_limited": HTTPStatus.TOO_MANY_REQUESTS,
     "method_not_allowed": HTTPStatus.METHOD_NOT_ALLOWED,
     "payload_too_large": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

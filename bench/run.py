@@ -37,6 +37,7 @@ API = "/api/v1/deployments"
 READS = ["list", "deep_page", "filtered", "summary", "detail"]
 WRITES = ["propose", "approve"]
 SECRET = "bench-secret-key-0123456789abcdef0123456789abcdef"
+SIGNING_KEY = "YmVuY2gtc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2Q="  # base64 of 32 raw bytes; a bench value only
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = os.environ.get("BENCH_POSTGRES_DATABASE", "bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -78,6 +79,7 @@ def app_environment(database_url: str) -> dict:
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET,
         "JWT_SECRET_KEY": SECRET,
+        "AUDITTRAIL_SIGNING_KEY": SIGNING_KEY,
         "AUDITTRAIL_TRANSITION_RATE_LIMIT": "100000000/minute",
         "RATELIMIT_STORAGE_URI": REDIS_URL if redis_reachable() else "memory://",
         "DEMO_LOGIN_ENABLED": "false",

@@ -32,6 +32,7 @@ from audittrail.schemas import SummarySchema
 from audittrail.services import deciding
 from audittrail.services import proposing
 from audittrail.services import querying
+from audittrail.signing import current_keyring
 
 _AUTH_ERRORS = ["unauthorized", "forbidden", "csrf_failed"]
 _TRANSITION_ERRORS = [
@@ -59,7 +60,8 @@ def _actor():
 
 def _dump(action, status=HTTPStatus.OK, with_events=False):
     schema = ActionDetailSchema() if with_events else ActionSchema()
-    return jsonify(schema.dump(querying.snapshot(action, _actor(), now(), with_events=with_events))), status
+    seen = querying.snapshot(action, _actor(), now(), with_events=with_events, keyring=current_keyring())
+    return jsonify(schema.dump(seen)), status
 
 
 def _settings() -> proposing.ProposalSettings:
@@ -88,7 +90,7 @@ def list_actions(query):
         limit=query["limit"],
         cursor=query.get("cursor"),
     )
-    seen = querying.snapshots(items, _actor(), now())
+    seen = querying.snapshots(items, _actor(), now(), keyring=current_keyring())
     return jsonify(ActionListSchema().dump({"items": seen, "next_cursor": next_cursor}))
 
 
@@ -122,7 +124,7 @@ def propose_action(body):
     actor, moment = _actor(), now()
 
     def render(action):
-        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment)))
+        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment, keyring=current_keyring())))
 
     result = proposing.propose_action(
         actor,
@@ -201,12 +203,13 @@ def reject_action(action_id, body):
     body=ActionMarkExecutedSchema,
     body_optional=True,
     responses={200: ActionSchema},
-    errors=_TRANSITION_ERRORS,
+    errors=[*_TRANSITION_ERRORS, "digest_mismatch"],
     tags=["deployments"],
 )
 def mark_executed(action_id, body):
-    """Record that the external runner executed an approved action."""
-    return _dump(deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome")))
+    """Record that the external runner executed an approved action (with `digest`: only if it is this action's)."""
+    action = deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome"), digest=body.get("digest"))
+    return _dump(action)
 
 
 @bp.get("/deployments/summary")

@@ -141,6 +141,8 @@ class Operation:
     headers: dict[str, dict] = field(default_factory=dict)
     response_headers: dict[int, dict[str, dict]] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # Other media types a response may take, e.g. {200: {"application/x-ndjson": {"schema": …}}}.
+    response_content: dict[int, dict[str, dict]] = field(default_factory=dict)
 
 
 def operation(
@@ -158,6 +160,7 @@ def operation(
     headers: dict | None = None,
     response_headers: dict | None = None,
     tags: list[str] | None = None,
+    response_content: dict | None = None,
 ):
     """Authenticate, check the scope, load the query and body through their schemas, then call the view.
 
@@ -181,6 +184,7 @@ def operation(
             headers=headers or {},
             response_headers=response_headers or {},
             tags=tags or [],
+            response_content=response_content or {},
         )
 
         @wraps(view)

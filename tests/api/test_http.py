@@ -32,6 +32,11 @@ CONTRACT_ENDPOINTS = {
     ("patch", "/api/v1/members/{member_id}"),
     ("get", "/api/v1/policy"),
     ("put", "/api/v1/policy"),
+    # evidence.md
+    ("get", "/api/v1/signing-keys"),
+    ("get", "/api/v1/audit/events"),
+    ("get", "/api/v1/audit/checkpoints"),
+    ("post", "/api/v1/audit/checkpoints"),
 }
 
 

@@ -20,6 +20,8 @@ ACTION_FIELDS = {
     "requires_second_approver", "confirmation_text", "allowed_transitions",
     # policy.md §3
     "policy", "approvals_required", "approvals_received", "approvals",
+    # evidence.md §2, §3
+    "workspace_id", "digest", "approval_receipt",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,
