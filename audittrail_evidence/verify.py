@@ -52,10 +52,14 @@ def read_token(argument: str) -> str:
     """A compact JWS given as itself or as a file that holds it (a trailing newline is allowed)."""
     path = Path(argument)
     try:
-        if path.is_file():
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a token is longer than any file name may be
+        is_file = False
+    if is_file:
+        try:
             return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise UnusableInput(f"cannot read {argument}: {error}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise UnusableInput(f"cannot read {argument}: {error}") from None
     if looks_like_compact_jws(argument):
         return argument.strip()
     raise UnusableInput(f"{argument!r} is neither a readable file nor a compact JWS")
@@ -345,7 +349,10 @@ def run(argv: list[str] | None = None) -> tuple[int, str]:
 
 
 def _short(argument: str) -> str:
-    return argument if len(argument) <= 40 else argument[:20] + "…" + argument[-12:]
+    # A file by its name; a token given inline by its ends.
+    if not looks_like_compact_jws(argument) or len(argument) <= 40:
+        return argument
+    return "inline " + argument[:12] + "…" + argument[-8:]
 
 
 def main(argv: list[str] | None = None) -> int:
