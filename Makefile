@@ -8,7 +8,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run serve install test test-fast lint format e2e browser bench fuzz migrate clean
+.PHONY: run serve install test test-fast lint format e2e browser bench bench-export fuzz migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ e2e: install browser
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The audit export scale run alone (1M events by default; EXPORT_SIZES=100000 for a quick one).
+EXPORT_SIZES ?= 100000,1000000
+bench-export: install
+	$(BIN)/python -m bench.export --sizes $(EXPORT_SIZES)
 
 fuzz: install
 	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/property/test_state_machine.py
