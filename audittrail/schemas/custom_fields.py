@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
 
 from marshmallow import ValidationError
 from marshmallow import fields
+
+from audittrail_evidence.canonical import api_time
 
 MAX_JSON_BYTES = 16 * 1024
 
@@ -17,7 +18,8 @@ class UTCDateTime(fields.Field):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # The same function the action digest uses: a served time and a hashed one never differ.
+        return api_time(value)
 
 
 class StrictInteger(fields.Integer):
