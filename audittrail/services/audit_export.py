@@ -63,7 +63,7 @@ def export_page(actor: Actor, after: int = 0, limit: int = 100) -> ExportPage:
     return ExportPage(items, items[-1]["seq"] if items else after)
 
 
-def export_stream(actor: Actor, after: int = 0, batch: int = STREAM_BATCH) -> Iterator[list[dict]]:
+def export_stream(actor: Actor, after: int = 0, batch: int | None = None) -> Iterator[list[dict]]:
     """Every event after `after` up to the head as it is now, in batches (constant memory).
 
     The permission and the head are read at once (so a refusal is an answer, not a cut stream);
@@ -74,6 +74,7 @@ def export_stream(actor: Actor, after: int = 0, batch: int = STREAM_BATCH) -> It
     head = db.session.scalar(select(Workspace.audit_seq).where(Workspace.id == actor.workspace_id)) or 0
     workspace_id = actor.workspace_id
     engine = db.engine
+    batch = batch or STREAM_BATCH
 
     def batches() -> Iterator[list[dict]]:
         last = after
