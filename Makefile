@@ -8,7 +8,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run serve install test test-fast lint format e2e browser bench fuzz migrate clean
+.PHONY: run serve install test test-fast lint format e2e browser bench bench-export fuzz migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,12 +42,12 @@ browser: install
 	else $(BIN)/playwright install chromium; fi
 
 lint: install
-	$(BIN)/ruff check audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check audittrail audittrail_evidence tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check audittrail audittrail_evidence tests e2e bench examples wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format audittrail tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix audittrail audittrail_evidence tests e2e bench examples wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format audittrail audittrail_evidence tests e2e bench examples wsgi.py gunicorn.conf.py
 
 test: install browser lint
 	AUDITTRAIL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
@@ -61,6 +61,11 @@ e2e: install browser
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.live
+
+# The audit export scale run alone (1M events by default; EXPORT_SIZES=100000 for a quick one).
+EXPORT_SIZES ?= 100000,1000000
+bench-export: install
+	$(BIN)/python -m bench.export --sizes $(EXPORT_SIZES)
 
 fuzz: install
 	AUDITTRAIL_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/property/test_state_machine.py

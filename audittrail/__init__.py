@@ -37,6 +37,10 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(_project_path(app, "migrations")))
     jwt.init_app(app)
 
+    from audittrail import signing
+
+    signing.init_app(app)
+
     from audittrail.ratelimit import limiter
 
     limiter.init_app(app)

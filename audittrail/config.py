@@ -7,6 +7,11 @@ import os
 import secrets
 from pathlib import Path
 
+from audittrail_evidence.jws import EvidenceError
+from audittrail_evidence.jws import load_private_key
+from audittrail_evidence.jws import load_public_key
+from audittrail_evidence.jws import private_key_pem
+
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or invalid; start-up stops with its message."""
@@ -58,6 +63,48 @@ def _development_secrets(instance_path: Path) -> dict[str, str]:
     return values
 
 
+def _development_signing_key(instance_path: Path) -> str:
+    """Generate an Ed25519 signing key once and keep it under instance/ (PEM, mode 600)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / "signing-key.pem"
+    if path.exists():
+        return path.read_text()
+    pem = private_key_pem(Ed25519PrivateKey.generate())
+    # O_EXCL, as for the secrets: two workers starting together agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(pem)
+    return pem
+
+
+def _signing_keys(env: dict, production: bool, instance: Path) -> tuple[str, list[str]]:
+    """AUDITTRAIL_SIGNING_KEY (required in production) and the retired public keys, both checked."""
+    signing_key = (env.get("AUDITTRAIL_SIGNING_KEY") or "").strip()
+    if not signing_key:
+        if production:
+            raise ConfigurationError(
+                "AUDITTRAIL_ENV=production needs AUDITTRAIL_SIGNING_KEY (an Ed25519 private key: PEM, or the "
+                "base64 of its 32 raw bytes)"
+            )
+        signing_key = _development_signing_key(instance)
+    try:
+        load_private_key(signing_key)
+    except EvidenceError as error:
+        raise ConfigurationError(f"AUDITTRAIL_SIGNING_KEY is not usable: {error}") from None
+    previous = [item.strip() for item in (env.get("AUDITTRAIL_SIGNING_KEYS_PREVIOUS") or "").split(",") if item.strip()]
+    for index, item in enumerate(previous, start=1):
+        try:
+            load_public_key(item)
+        except EvidenceError as error:
+            raise ConfigurationError(f"AUDITTRAIL_SIGNING_KEYS_PREVIOUS, key {index}, is not usable: {error}") from None
+    return signing_key, previous
+
+
 def load_config(instance_path: str, environ: dict | None = None) -> dict:
     """Build the Flask config from the environment; raise ConfigurationError when unusable."""
     env = dict(os.environ if environ is None else environ)
@@ -76,6 +123,8 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         generated = _development_secrets(instance)
         secret_key = secret_key or generated["SECRET_KEY"]
         jwt_secret_key = jwt_secret_key or generated["JWT_SECRET_KEY"]
+
+    signing_key, previous_signing_keys = _signing_keys(env, production, instance)
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'audittrail.db'}"
     if database_url.startswith("postgres://"):
@@ -116,4 +165,6 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         # The longest a wait really holds (`wait` is still 1–60); tests shorten it.
         "AUDITTRAIL_WAIT_MAX_SECONDS": _float(env, "AUDITTRAIL_WAIT_MAX_SECONDS", 60, minimum=0.05),
         "AUDITTRAIL_STREAM_LISTEN": _bool(env.get("AUDITTRAIL_STREAM_LISTEN"), default=True),
+        "AUDITTRAIL_SIGNING_KEY": signing_key,
+        "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": previous_signing_keys,
     }

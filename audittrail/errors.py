@@ -31,6 +31,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "already_approved": HTTPStatus.CONFLICT,
     "last_admin": HTTPStatus.CONFLICT,
     "idempotency_key_reused": HTTPStatus.UNPROCESSABLE_ENTITY,
+    # evidence.md §3, §5
+    "digest_mismatch": HTTPStatus.CONFLICT,
+    "empty_chain": HTTPStatus.CONFLICT,
     "rate_limited": HTTPStatus.TOO_MANY_REQUESTS,
     "version_mismatch": HTTPStatus.PRECONDITION_FAILED,
     "method_not_allowed": HTTPStatus.METHOD_NOT_ALLOWED,

@@ -19,6 +19,7 @@ from bench.run import API
 from bench.run import PROPOSE_BODY
 from bench.run import RESULTS
 from bench.run import SECRET
+from bench.run import SIGNING_KEY
 from bench.run import WORK
 
 
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
     state = json.loads((WORK / f"{args.backend}.json").read_text())
     os.environ.update(DATABASE_URL=state["database_url"], SECRET_KEY=SECRET, JWT_SECRET_KEY=SECRET)
     os.environ.update(AUDITTRAIL_TRANSITION_RATE_LIMIT="100000000/minute", AUDITTRAIL_ENV="production")
+    os.environ.update(AUDITTRAIL_SIGNING_KEY=SIGNING_KEY)
     from audittrail import create_app
 
     app = create_app()

@@ -37,6 +37,7 @@ API = "/api/v1/deployments"
 READS = ["list", "deep_page", "filtered", "summary", "detail"]
 WRITES = ["propose", "approve"]
 SECRET = "bench-secret-key-0123456789abcdef0123456789abcdef"
+SIGNING_KEY = "YmVuY2gtc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2Q="  # base64 of 32 raw bytes; a bench value only
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = os.environ.get("BENCH_POSTGRES_DATABASE", "bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -78,6 +79,7 @@ def app_environment(database_url: str) -> dict:
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET,
         "JWT_SECRET_KEY": SECRET,
+        "AUDITTRAIL_SIGNING_KEY": SIGNING_KEY,
         "AUDITTRAIL_TRANSITION_RATE_LIMIT": "100000000/minute",
         "RATELIMIT_STORAGE_URI": REDIS_URL if redis_reachable() else "memory://",
         "DEMO_LOGIN_ENABLED": "false",
@@ -85,8 +87,8 @@ def app_environment(database_url: str) -> dict:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict, workers: int = 2):
-    """`gunicorn -w 2 <app>` on a free loopback port; yields its base URL; stops it on exit."""
+def gunicorn(app: str, env: dict, workers: int = 2, with_process: bool = False):
+    """`gunicorn -w 2 <app>` on a free loopback port; yields its base URL (and the master's Popen); stops it on exit."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -103,7 +105,7 @@ def gunicorn(app: str, env: dict, workers: int = 2):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
             time.sleep(0.2)
-        yield base
+        yield (base, process) if with_process else base
     finally:
         process.terminate()
         try:
@@ -129,7 +131,7 @@ def prepare_sqlite() -> str:
     return f"sqlite:///{path}"
 
 
-def prepare_postgres() -> str | None:
+def prepare_postgres(name: str = PG_DATABASE) -> str | None:
     """A fresh `bench` database (never the tests' `test`); None when PostgreSQL is unreachable."""
     import psycopg
 
@@ -137,8 +139,8 @@ def prepare_postgres() -> str | None:
     while True:
         try:
             with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-                connection.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                connection.execute(f'CREATE DATABASE "{name}"')
             break
         except psycopg.OperationalError as error:
             if time.monotonic() > deadline:
@@ -146,7 +148,7 @@ def prepare_postgres() -> str | None:
                 return None
             time.sleep(2)
     admin = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"{admin}/{PG_DATABASE}"
+    return f"{admin}/{name}"
 
 
 def migrate(database_url: str) -> None:
@@ -271,6 +273,9 @@ def main(argv=None) -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--max-requests", type=int, default=50_000, help="cap on requests per load")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--export-sizes", default="100000,1000000", help="audit export scale run (bench/export.py); empty to skip"
+    )
     args = parser.parse_args(argv)
     args.sizes = [int(size) for size in args.sizes.split(",")]
 
@@ -308,12 +313,22 @@ def main(argv=None) -> int:
         if "floor" not in results["backends"][backend]:
             # The first backend learns the list page's size while it runs: measure its floor after.
             results["backends"][backend]["floor"] = bench_floor(args, wrk, results["floor_bytes"])
+    export = None
+    if args.export_sizes:
+        from bench import export as export_bench
+
+        # The evidence issue's scale run: 1M events streamed as NDJSON, then verified offline.
+        sizes = [int(size) for size in args.export_sizes.split(",")]
+        export = export_bench.run_export_bench(sizes, list(results["backends"]) or ["sqlite"])
+        export_bench.write_export_reports(export)
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     paths = write_reports(results, RESULTS)
     markdown = next((path for path in paths if path.suffix == ".md"), None)
     if markdown is not None:
         print("\n" + markdown.read_text(), flush=True)
+    if export is not None:
+        print("\n" + export_bench.markdown(export), flush=True)
     log(f"done in {results['total_seconds']:.0f} s: {', '.join(str(p.relative_to(ROOT)) for p in paths)}")
     return 0
 

@@ -22,6 +22,7 @@ from audittrail.extensions import db
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 TABLES = [
+    "audit_checkpoints",
     "audit_events",
     "idempotency_records",
     "revoked_tokens",

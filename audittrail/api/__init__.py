@@ -8,5 +8,6 @@ from audittrail.api import actions  # noqa: E402,F401
 from audittrail.api import api_keys  # noqa: E402,F401
 from audittrail.api import auth  # noqa: E402,F401
 from audittrail.api import events  # noqa: E402,F401
+from audittrail.api import evidence  # noqa: E402,F401
 from audittrail.api import members  # noqa: E402,F401
 from audittrail.api import openapi  # noqa: E402,F401

@@ -40,6 +40,7 @@ from audittrail.schemas import SummarySchema
 from audittrail.services import deciding
 from audittrail.services import proposing
 from audittrail.services import querying
+from audittrail.signing import current_keyring
 
 _AUTH_ERRORS = ["unauthorized", "forbidden", "csrf_failed"]
 _TRANSITION_ERRORS = [
@@ -79,7 +80,7 @@ def _actor():
 
 def _dump(action, status=HTTPStatus.OK, with_events=False, moment=None):
     schema = ActionDetailSchema() if with_events else ActionSchema()
-    seen = querying.snapshot(action, _actor(), moment or now(), with_events=with_events)
+    seen = querying.snapshot(action, _actor(), moment or now(), with_events=with_events, keyring=current_keyring())
     response = jsonify(schema.dump(seen))
     response.headers["ETag"] = f'"{seen.version}"'
     return response, status
@@ -126,7 +127,7 @@ def list_actions(query):
         limit=query["limit"],
         cursor=query.get("cursor"),
     )
-    seen = querying.snapshots(items, _actor(), now())
+    seen = querying.snapshots(items, _actor(), now(), keyring=current_keyring())
     return jsonify(ActionListSchema().dump({"items": seen, "next_cursor": next_cursor}))
 
 
@@ -160,7 +161,7 @@ def propose_action(body):
     actor, moment = _actor(), now()
 
     def render(action):
-        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment)))
+        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment, keyring=current_keyring())))
 
     result = proposing.propose_action(
         actor,
@@ -289,16 +290,22 @@ def reject_action(action_id, body):
     body=ActionMarkExecutedSchema,
     body_optional=True,
     responses={200: ActionSchema},
-    errors=_TRANSITION_ERRORS,
+    errors=[*_TRANSITION_ERRORS, "digest_mismatch"],
     headers=_IF_MATCH_HEADER,
     response_headers={200: _ETAG},
     tags=["deployments"],
 )
 def mark_executed(action_id, body):
-    """Record that the external runner executed an approved action."""
-    return _dump(
-        deciding.mark_executed(_actor(), action_id, now(), outcome=body.get("outcome"), expected_version=_if_match())
+    """Record that the external runner executed an approved action (with `digest`: only if it is this action's)."""
+    action = deciding.mark_executed(
+        _actor(),
+        action_id,
+        now(),
+        outcome=body.get("outcome"),
+        expected_version=_if_match(),
+        digest=body.get("digest"),
     )
+    return _dump(action)
 
 
 @bp.get("/deployments/summary")

@@ -187,6 +187,8 @@ class Operation:
     response_headers: dict[int, dict[str, dict]] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     carries_secret: bool = False
+    # Other media types a response may take, e.g. {200: {"application/x-ndjson": {"schema": …}}}.
+    response_content: dict[int, dict[str, dict]] = field(default_factory=dict)
 
 
 def operation(
@@ -205,6 +207,7 @@ def operation(
     response_headers: dict | None = None,
     tags: list[str] | None = None,
     carries_secret: bool = False,
+    response_content: dict | None = None,
 ):
     """Authenticate, check the scope, load the query and body through their schemas, then call the view.
 
@@ -230,6 +233,7 @@ def operation(
             response_headers=response_headers or {},
             tags=tags or [],
             carries_secret=carries_secret,
+            response_content=response_content or {},
         )
 
         @wraps(view)

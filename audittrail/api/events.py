@@ -29,6 +29,7 @@ from audittrail.schemas import FeedItemSchema
 from audittrail.schemas import FeedQuerySchema
 from audittrail.schemas import FeedSchema
 from audittrail.services import feed
+from audittrail.signing import current_keyring
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,12 @@ def list_events(query):
         return _stream(query)
     after = query.get("after", 0)
     items = feed.read_events(
-        current_principal().actor, now(), after=after, limit=query["limit"], action_id=query.get("action_id")
+        current_principal().actor,
+        now(),
+        after=after,
+        limit=query["limit"],
+        action_id=query.get("action_id"),
+        keyring=current_keyring(),
     )
     return jsonify(FeedSchema().dump({"items": items, "next_after": items[-1].event.seq if items else after}))
 
@@ -148,10 +154,11 @@ def _stream(query):
     # Who sees the batch: `action` (its allowed_transitions) is per caller, so batches are shared
     # only between streams of the same person with the same role and scopes.
     caller = actor.caller
+    keyring = current_keyring()
 
     def read_batch(after):
         items = feed.read_events(
-            actor, clock_now(), after=after, limit=feed.MAX_PAGE, action_id=action_id, expire=False
+            actor, clock_now(), after=after, limit=feed.MAX_PAGE, action_id=action_id, expire=False, keyring=keyring
         )
         text = "".join(_frame(item.event.seq, item.event.type, schema.dump(item)) for item in items)
         return len(items), (items[-1].event.seq if items else after), text

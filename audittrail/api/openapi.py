@@ -139,6 +139,8 @@ def _operation(meta, rule) -> dict:
         response: dict = {"description": "Success", "headers": _response_headers(meta)}
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
+        if status in meta.response_content:
+            response.setdefault("content", {}).update(meta.response_content[status])
         response["headers"].update(meta.response_headers.get(status, {}))
         if meta.carries_secret:
             response["headers"]["Cache-Control"] = {

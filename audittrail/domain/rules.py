@@ -79,6 +79,12 @@ class Scope(StrEnum):
     PROPOSE = "actions:propose"
     DECIDE = "actions:decide"
     EXECUTE = "actions:execute"
+    # Opt-in, for admins (evidence.md §4): never among a new key's default scopes.
+    AUDIT_READ = "audit:read"
+
+
+# What a new API key holds when no scopes are asked for.
+DEFAULT_KEY_SCOPES: tuple[Scope, ...] = (Scope.READ, Scope.PROPOSE, Scope.DECIDE, Scope.EXECUTE)
 
 
 class Role(StrEnum):
@@ -104,6 +110,7 @@ class Capability(StrEnum):
     EXECUTE = "execute"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_POLICY = "manage_policy"
+    READ_AUDIT = "read_audit"  # the audit export and checkpoints (evidence.md §4, §5)
 
 
 _ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE})
@@ -112,7 +119,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
     Role.OPERATOR: _ACT,
     Role.APPROVER: _ACT,
-    Role.ADMIN: _ACT | {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY},
+    Role.ADMIN: _ACT | {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY, Capability.READ_AUDIT},
 }
 
 # The capability each API key scope stands for: a key acts only where both allow.
@@ -121,6 +128,7 @@ CAPABILITY_FOR_SCOPE: dict[Scope, Capability] = {
     Scope.PROPOSE: Capability.PROPOSE,
     Scope.DECIDE: Capability.DECIDE,
     Scope.EXECUTE: Capability.EXECUTE,
+    Scope.AUDIT_READ: Capability.READ_AUDIT,
 }
 
 

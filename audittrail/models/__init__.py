@@ -4,6 +4,7 @@ from audittrail.models.action import DeploymentAction
 from audittrail.models.api_key import ApiKey
 from audittrail.models.approval import ActionApproval
 from audittrail.models.audit_event import AuditEvent
+from audittrail.models.checkpoint import AuditCheckpoint
 from audittrail.models.idempotency import IdempotencyRecord
 from audittrail.models.revoked_token import RevokedToken
 from audittrail.models.user import User
@@ -14,6 +15,7 @@ __all__ = [
     "GENESIS_HASH",
     "ActionApproval",
     "ApiKey",
+    "AuditCheckpoint",
     "AuditEvent",
     "DeploymentAction",
     "IdempotencyRecord",

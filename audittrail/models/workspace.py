@@ -11,9 +11,7 @@ from sqlalchemy.orm import mapped_column
 from audittrail.extensions import db
 from audittrail.models.types import UTCDateTime
 from audittrail.models.types import new_id
-
-GENESIS_HASH = "0" * 64
-
+from audittrail_evidence.canonical import GENESIS_HASH  # noqa: F401 — the chain's first prev_hash, shared with the verifier
 
 STATUS_COUNTER_COLUMNS = {
     "proposed": "actions_proposed",

@@ -33,6 +33,7 @@ from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
 from audittrail.schemas.custom_fields import printable
 
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 ACTION_TYPES = [t.value for t in ActionType]
 MODES = [m.value for m in Mode]
 STATUSES = [s.value for s in ActionStatus]
@@ -84,6 +85,11 @@ class ActionRejectSchema(StrictSchema):
 
 class ActionMarkExecutedSchema(StrictSchema):
     outcome = JsonObject(allow_none=True)
+    digest = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(DIGEST_PATTERN, error="Must be sha256: followed by 64 lowercase hex characters."),
+        metadata={"description": "The digest the runner verified in the approval receipt; 409 if it is not this one."},
+    )
 
 
 class ActionListQuerySchema(StrictSchema):
@@ -183,6 +189,7 @@ class ApprovalSchema(Schema):
 
 class ActionSchema(Schema):
     id = fields.String(required=True)
+    workspace_id = fields.String(required=True)
     tier = fields.Integer(required=True)
     action_type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
     target_ref = fields.String(required=True)
@@ -225,6 +232,16 @@ class ActionSchema(Schema):
     version = fields.Integer(
         required=True,
         metadata={"description": "The number of the action's events; the ETag, and what If-Match names."},
+    )
+    # evidence.md §2, §3
+    digest = fields.String(
+        required=True,
+        metadata={"description": "sha256: and the hex SHA-256 of the canonical JSON of the immutable fields."},
+    )
+    approval_receipt = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A compact EdDSA JWS of the approval, once approved (kept after execution)."},
     )
 
 
@@ -392,6 +409,67 @@ class MeSchema(Schema):
 
 class TokenSchema(MeSchema):
     access_token = fields.String(required=True)
+
+
+# ----------------------------------------------------------------------------- evidence (evidence.md)
+
+
+class AuditExportQuerySchema(StrictSchema):
+    after = QueryInteger(load_default=0, validate=validate.Range(min=0), metadata={"description": "Exclusive."})
+    limit = QueryInteger(
+        load_default=100, validate=validate.Range(1, 1000), metadata={"description": "JSON pages only."}
+    )
+
+
+class AuditExportEventSchema(Schema):
+    """A stored event: every hashed field as hashed, and the links; the chain can be recomputed from these."""
+
+    workspace_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    action_id = fields.String(required=True, allow_none=True)
+    type = fields.String(required=True)
+    actor_kind = fields.String(required=True)
+    actor_user_id = fields.String(required=True, allow_none=True)
+    actor_api_key_id = fields.String(required=True, allow_none=True)
+    actor_name = fields.String(required=True)
+    at = fields.String(required=True, metadata={"description": "As hashed: RFC 3339 UTC to the microsecond."})
+    request_id = fields.String(required=True, allow_none=True)
+    data = fields.String(required=True, metadata={"description": "The event's data as its stored canonical JSON text."})
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class AuditExportPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditExportEventSchema), required=True)
+    next_after = fields.Integer(required=True)
+
+
+class CheckpointListQuerySchema(StrictSchema):
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
+
+
+class CheckpointSchema(Schema):
+    checkpoint = fields.String(required=True, attribute="token", metadata={"description": "The compact JWS."})
+    seq = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    at = UTCDateTime(required=True, attribute="created_at")
+
+
+class CheckpointListSchema(Schema):
+    items = fields.List(fields.Nested(CheckpointSchema), required=True)
+
+
+class JwkSchema(Schema):
+    kty = fields.String(required=True, validate=validate.OneOf(["OKP"]))
+    crv = fields.String(required=True, validate=validate.OneOf(["Ed25519"]))
+    x = fields.String(required=True, metadata={"description": "The raw public key, base64url."})
+    kid = fields.String(required=True, metadata={"description": "First 16 hex characters of its SHA-256."})
+    alg = fields.String(required=True, validate=validate.OneOf(["EdDSA"]))
+    use = fields.String(required=True, validate=validate.OneOf(["sig"]))
+
+
+class JwkSetSchema(Schema):
+    keys = fields.List(fields.Nested(JwkSchema), required=True, metadata={"description": "The current key first."})
 
 
 class ErrorBodySchema(Schema):

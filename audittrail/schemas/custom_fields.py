@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
 from functools import lru_cache
 
 from marshmallow import ValidationError
@@ -12,6 +11,7 @@ from marshmallow import fields
 from audittrail.domain.text import blank_ranges
 from audittrail.domain.text import code_point_ranges
 from audittrail.domain.text import is_blank
+from audittrail_evidence.canonical import api_time
 
 MAX_JSON_BYTES = 16 * 1024
 
@@ -22,7 +22,8 @@ class UTCDateTime(fields.Field):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # The same function the action digest uses: a served time and a hashed one never differ.
+        return api_time(value)
 
 
 class StrictInteger(fields.Integer):

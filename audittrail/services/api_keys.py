@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy import update
 
+from audittrail.domain import DEFAULT_KEY_SCOPES
 from audittrail.domain import EventType
 from audittrail.domain import Scope
 from audittrail.domain.text import is_blank
@@ -58,7 +59,8 @@ def create_api_key(
     if is_blank(name):
         raise ValidationFailed("The key needs a name.", {"name": ["Must not be blank."]})
     known = [scope.value for scope in Scope]
-    chosen = known if scopes is None else list(dict.fromkeys(scopes))
+    # audit:read is opt-in (evidence.md §4): only the four actions:* scopes by default.
+    chosen = [scope.value for scope in DEFAULT_KEY_SCOPES] if scopes is None else list(dict.fromkeys(scopes))
     unknown = [scope for scope in chosen if scope not in known]
     if unknown or not chosen:
         raise ValidationFailed("Unknown or empty scopes.", {"scopes": [f"Choose from {', '.join(known)}."]})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,15 +17,11 @@ from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
 from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
 from audittrail.services.actors import Actor
+from audittrail_evidence import canonical as evidence_canonical
+from audittrail_evidence.canonical import canonical_json
+from audittrail_evidence.canonical import event_time
 
-
-def canonical_json(value) -> str:
-    """The one JSON encoding used for event data and hashing: sorted keys, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _timestamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = ["append_event", "canonical_json", "event_hash", "hashed_fields", "lock_workspace", "verify_chain"]
 
 
 def event_hash(
@@ -45,8 +39,12 @@ def event_hash(
     request_id: str | None,
     data: str,
 ) -> str:
-    """SHA-256 over the previous hash and a canonical encoding of the event's fields."""
-    body = canonical_json(
+    """SHA-256 over the previous hash and a canonical encoding of the event's fields.
+
+    The encoding is audittrail_evidence.canonical's, which the offline verifier uses too.
+    """
+    return evidence_canonical.event_hash(
+        prev_hash,
         {
             "workspace_id": workspace_id,
             "seq": seq,
@@ -56,12 +54,11 @@ def event_hash(
             "actor_user_id": actor_user_id,
             "actor_api_key_id": actor_api_key_id,
             "actor_name": actor_name,
-            "at": _timestamp(at),
+            "at": event_time(at),
             "request_id": request_id,
             "data": data,
-        }
+        },
     )
-    return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
 
 
 def lock_workspace(workspace_id: str) -> None:

@@ -31,11 +31,13 @@ from audittrail.extensions import db
 from audittrail.models import ActionApproval
 from audittrail.models import DeploymentAction
 from audittrail.models.types import is_valid_id
+from audittrail.services import evidence
 from audittrail.services.actors import Actor
 from audittrail.services.actors import system_actor
 from audittrail.services.audit import append_event
 from audittrail.services.errors import ActionExpired
 from audittrail.services.errors import AlreadyApproved
+from audittrail.services.errors import DigestMismatch
 from audittrail.services.errors import InvalidTransition
 from audittrail.services.errors import ServiceError
 from audittrail.services.errors import VersionMismatch
@@ -239,20 +241,36 @@ def reject_action(
 
 
 def mark_executed(
-    actor: Actor, action_id: str, now: datetime, outcome: dict | None = None, expected_version: int | None = None
+    actor: Actor,
+    action_id: str,
+    now: datetime,
+    outcome: dict | None = None,
+    expected_version: int | None = None,
+    digest: str | None = None,
 ) -> DeploymentAction:
     """Record the external runner's execution of an approved action.
 
-    Raises Forbidden, ActionNotFound, VersionMismatch, InvalidTransition, ActionExpired.
+    With `digest` (what the runner verified in the receipt), the action's own digest must be it:
+    the `executed` event then records `digest_verified`; otherwise nothing changes.
+    Raises Forbidden, ActionNotFound, VersionMismatch, InvalidTransition, ActionExpired, DigestMismatch.
     """
+    data = {"outcome": outcome}
+    if digest is not None:
+        data["digest_verified"] = True
+
+    def same_digest(action: DeploymentAction) -> None:
+        if digest is not None and digest != evidence.digest_of(action):
+            raise DigestMismatch(details={"digest": digest, "expected": evidence.digest_of(action)})
+
     return _move(
         actor,
         action_id,
         Transition.MARK_EXECUTED,
         now,
         values={"executed_at": now, "executed_by_id": actor.user_id, "outcome": outcome},
-        data={"outcome": outcome},
+        data=data,
         expected_version=expected_version,
+        guard=same_digest,
     )
 
 
@@ -264,12 +282,16 @@ def _move(
     values: dict,
     data: dict,
     expected_version: int | None = None,
+    guard=None,
 ):
     _refuse_before_reading(actor, transition)
     with unit_of_work():
         action, approvals = _load_for_decision(actor, action_id)
         _check_version(action, expected_version)
         _check(actor, action, approvals, transition, now)
+        if guard is not None:
+            # After the contract's checks, before any write: a refusal here leaves nothing.
+            guard(action)
         rule = rule_for(transition, ActionStatus(action.status))
         won = db.session.execute(
             update(DeploymentAction)

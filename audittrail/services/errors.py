@@ -105,6 +105,16 @@ class IdempotencyKeyReused(ServiceError):
     default_message = "This Idempotency-Key was already used with a different request body."
 
 
+class DigestMismatch(ServiceError):
+    code = "digest_mismatch"
+    default_message = "The digest sent is not this action's: what would be executed is not what was approved."
+
+
+class EmptyChain(ServiceError):
+    code = "empty_chain"
+    default_message = "The audit chain of this workspace has no events yet: there is nothing to checkpoint."
+
+
 class DemoLoginDisabled(NotFound):
     default_message = "Demo login is turned off on this instance."
 

@@ -63,12 +63,14 @@ def read_events(
     limit: int = 100,
     action_id: str | None = None,
     expire: bool = True,
+    keyring=None,
 ) -> list[FeedItem]:
     """Up to `limit` events of the actor's workspace after seq `after`, oldest first.
 
     With `action_id`, only that action's (none for another workspace's id); without it, workspace
     events (action null) too. `expire` first flips the workspace's due rows, as every read does
-    (streams leave that to the live hub's sweep). Raises Forbidden, ValidationFailed.
+    (streams leave that to the live hub's sweep). `keyring` signs the actions' approval receipts.
+    Raises Forbidden, ValidationFailed.
     """
     _refuse_reading(actor)
     check_action_id(action_id)
@@ -85,7 +87,7 @@ def read_events(
     actions = {}
     if action_ids:
         rows = db.session.scalars(select(DeploymentAction).where(DeploymentAction.id.in_(action_ids)))
-        actions = {item.id: item for item in snapshots(list(rows), actor, now)}
+        actions = {item.id: item for item in snapshots(list(rows), actor, now, keyring)}
     return [
         FeedItem(
             event=event,

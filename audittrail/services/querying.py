@@ -34,6 +34,7 @@ from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
 from audittrail.models.types import is_valid_id
 from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
+from audittrail.services import evidence
 from audittrail.services.actors import Actor
 from audittrail.services.actors import system_actor
 from audittrail.services.deciding import allowed_transitions
@@ -43,6 +44,7 @@ from audittrail.services.expiry import expire_due
 from audittrail.services.expiry import expire_one
 from audittrail.services.loading import approvals_of
 from audittrail.services.loading import load_action
+from audittrail_evidence.jws import Keyring
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class ActionSnapshot:
     """An action as one caller sees it at one moment: its fields, its approvals, what they may do."""
 
     id: str
+    workspace_id: str
     tier: int
     action_type: str
     target_ref: str
@@ -93,6 +96,8 @@ class ActionSnapshot:
     approvals: list[ApprovalRef]
     allowed_transitions: list[str]
     version: int
+    digest: str
+    approval_receipt: str | None
     events: list[AuditEvent] | None = None
 
 
@@ -100,16 +105,23 @@ def _ref(user) -> UserRef | None:
     return None if user is None else UserRef(user.id, user.name)
 
 
-def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> list[ActionSnapshot]:
-    """Each action as this actor sees it now (approvals read in one query for all of them)."""
+def snapshots(
+    actions: list[DeploymentAction], actor: Actor, now: datetime, keyring: Keyring | None = None
+) -> list[ActionSnapshot]:
+    """Each action as this actor sees it now (approvals read in one query for all of them).
+
+    `keyring` signs the approval receipts; without it they are null (the API always passes it).
+    """
     approvals = approvals_of(action.id for action in actions)
     result = []
     for action in actions:
         requirements = TIER_REQUIREMENTS[action.tier]
         recorded = approvals[action.id]
+        digest = evidence.digest_of(action)
         result.append(
             ActionSnapshot(
                 id=action.id,
+                workspace_id=action.workspace_id,
                 tier=action.tier,
                 action_type=action.action_type,
                 target_ref=action.target_ref,
@@ -140,14 +152,18 @@ def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> l
                 approvals=[ApprovalRef(_ref(item.user), item.at, item.note) for item in recorded],
                 allowed_transitions=allowed_transitions(action, actor, now, recorded),
                 version=action.version,
+                digest=digest,
+                approval_receipt=evidence.approval_receipt(action, recorded, digest, keyring),
             )
         )
     return result
 
 
-def snapshot(action: DeploymentAction, actor: Actor, now: datetime, with_events: bool = False) -> ActionSnapshot:
+def snapshot(
+    action: DeploymentAction, actor: Actor, now: datetime, with_events: bool = False, keyring: Keyring | None = None
+) -> ActionSnapshot:
     """One action as this actor sees it now, with its audit events when asked."""
-    (result,) = snapshots([action], actor, now)
+    (result,) = snapshots([action], actor, now, keyring)
     if not with_events:
         return result
     events = list(

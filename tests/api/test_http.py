@@ -34,6 +34,11 @@ CONTRACT_ENDPOINTS = {
     ("put", "/api/v1/policy"),
     # live.md §2–3
     ("get", "/api/v1/events"),
+    # evidence.md
+    ("get", "/api/v1/signing-keys"),
+    ("get", "/api/v1/audit/events"),
+    ("get", "/api/v1/audit/checkpoints"),
+    ("post", "/api/v1/audit/checkpoints"),
 }
 
 

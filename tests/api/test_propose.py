@@ -22,6 +22,8 @@ ACTION_FIELDS = {
     "policy", "approvals_required", "approvals_received", "approvals",
     # live.md §1
     "version",
+    # evidence.md §2, §3
+    "workspace_id", "digest", "approval_receipt",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,

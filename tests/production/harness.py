@@ -34,6 +34,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 REDIS_DB = 11
 SECRET_KEY = "production-test-secret-key-0123456789abcdef0123456789"
 JWT_SECRET_KEY = "production-test-jwt-secret-key-0123456789abcdef0123456789"
+# An Ed25519 private key as the base64 of its 32 raw bytes (evidence.md §1); a test value only.
+SIGNING_KEY = "cHJvZHVjdGlvbi10ZXN0LXNpZ25pbmcta2V5LTAwMDA="
 ACTIONS = "/api/v1/deployments/actions"
 
 # The state machine as the events record it: which event may follow which status. Each event's
@@ -108,6 +110,7 @@ def app_environment(db_url: str, **overrides: str) -> dict[str, str]:
             "DATABASE_URL": db_url,
             "SECRET_KEY": SECRET_KEY,
             "JWT_SECRET_KEY": JWT_SECRET_KEY,
+            "AUDITTRAIL_SIGNING_KEY": SIGNING_KEY,
             "AUDITTRAIL_ENV": "production",
             "PYTHONUNBUFFERED": "1",
         }

@@ -38,6 +38,7 @@ def test_production_without_a_secret_stops_with_a_clear_message(tmp_path, missin
 
 def test_production_turns_demo_login_off_and_cookies_secure_unless_asked(tmp_path):
     env = {"AUDITTRAIL_ENV": "production", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
+    env["AUDITTRAIL_SIGNING_KEY"] = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="  # base64 of 32 raw bytes
     config = load_config(str(tmp_path), env)
     assert config["DEMO_LOGIN_ENABLED"] is False and config["JWT_COOKIE_SECURE"] is True
     assert load_config(str(tmp_path), {**env, "DEMO_LOGIN_ENABLED": "true"})["DEMO_LOGIN_ENABLED"] is True
