@@ -85,7 +85,9 @@ def api_keys_group():
 @api_keys_group.command("create")
 @click.option("--email", required=True, help="The user the key acts as.")
 @click.option("--name", required=True)
-@click.option("--scope", "scopes", multiple=True, help="Repeat for several; default all four.")
+@click.option(
+    "--scope", "scopes", multiple=True, help="Repeat for several; default the four actions:* (runs:write by name only)."
+)
 def create_api_key(email, name, scopes):
     """Create an API key and print its secret (shown once)."""
     user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()

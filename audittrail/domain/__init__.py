@@ -18,6 +18,7 @@ from audittrail.domain.policy import policy_problems
 from audittrail.domain.rules import ACTION_TYPES_BY_TIER
 from audittrail.domain.rules import CAPABILITY_FOR_SCOPE
 from audittrail.domain.rules import CONFIRMATION_LENGTH
+from audittrail.domain.rules import DEFAULT_KEY_SCOPES
 from audittrail.domain.rules import FINAL_STATUSES
 from audittrail.domain.rules import ROLE_CAPABILITIES
 from audittrail.domain.rules import SCOPE_FOR_TRANSITION
@@ -46,6 +47,7 @@ __all__ = [
     "APPROVER_ROLE_CHOICES",
     "CAPABILITY_FOR_SCOPE",
     "CONFIRMATION_LENGTH",
+    "DEFAULT_KEY_SCOPES",
     "DEFAULT_TIER_RULES",
     "FINAL_STATUSES",
     "ROLE_CAPABILITIES",

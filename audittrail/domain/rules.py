@@ -79,6 +79,11 @@ class Scope(StrEnum):
     PROPOSE = "actions:propose"
     DECIDE = "actions:decide"
     EXECUTE = "actions:execute"
+    RUNS_WRITE = "runs:write"  # runs.md §1: opt-in, never among a new key's defaults
+
+
+# What a new API key gets when its creator names no scopes: the four actions scopes.
+DEFAULT_KEY_SCOPES: tuple[Scope, ...] = (Scope.READ, Scope.PROPOSE, Scope.DECIDE, Scope.EXECUTE)
 
 
 class Role(StrEnum):
@@ -104,9 +109,10 @@ class Capability(StrEnum):
     EXECUTE = "execute"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_POLICY = "manage_policy"
+    WRITE_RUNS = "write_runs"  # report runs and their graphs (runs.md §1): operator or higher
 
 
-_ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE})
+_ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE, Capability.WRITE_RUNS})
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
@@ -121,6 +127,7 @@ CAPABILITY_FOR_SCOPE: dict[Scope, Capability] = {
     Scope.PROPOSE: Capability.PROPOSE,
     Scope.DECIDE: Capability.DECIDE,
     Scope.EXECUTE: Capability.EXECUTE,
+    Scope.RUNS_WRITE: Capability.WRITE_RUNS,
 }
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy import update
 
+from audittrail.domain import DEFAULT_KEY_SCOPES
 from audittrail.domain import EventType
 from audittrail.domain import Scope
 from audittrail.domain.text import is_blank
@@ -52,13 +53,14 @@ def create_api_key(
 
     The secret is never stored, nor written to the event. `actor` is who asked (the user by
     default; the system from the command line). What the key may do is its scopes within its
-    owner's role, read at each request.
+    owner's role, read at each request. Without `scopes`, the four `actions:*` scopes: `runs:write`
+    is only ever given by name (runs.md §1).
     Raises ValidationFailed for an unknown scope or a blank name.
     """
     if is_blank(name):
         raise ValidationFailed("The key needs a name.", {"name": ["Must not be blank."]})
     known = [scope.value for scope in Scope]
-    chosen = known if scopes is None else list(dict.fromkeys(scopes))
+    chosen = [scope.value for scope in DEFAULT_KEY_SCOPES] if scopes is None else list(dict.fromkeys(scopes))
     unknown = [scope for scope in chosen if scope not in known]
     if unknown or not chosen:
         raise ValidationFailed("Unknown or empty scopes.", {"scopes": [f"Choose from {', '.join(known)}."]})
