@@ -22,6 +22,8 @@ from audittrail.extensions import db
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 TABLES = [
+    "run_refs",
+    "runs",
     "audit_events",
     "idempotency_records",
     "revoked_tokens",
@@ -39,6 +41,7 @@ TEST_CONFIG = {
     "AUDITTRAIL_LOGIN_RATE_LIMIT": "100000/minute",
     "AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT": "100000/minute",
     "AUDITTRAIL_API_KEY_RATE_LIMIT": "100000/minute",
+    "AUDITTRAIL_RUNS_WRITE_RATE_LIMIT": "100000/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "DEMO_LOGIN_ENABLED": True,
 }

@@ -9,3 +9,4 @@ from audittrail.api import api_keys  # noqa: E402,F401
 from audittrail.api import auth  # noqa: E402,F401
 from audittrail.api import members  # noqa: E402,F401
 from audittrail.api import openapi  # noqa: E402,F401
+from audittrail.api import runs  # noqa: E402,F401

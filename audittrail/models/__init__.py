@@ -6,6 +6,8 @@ from audittrail.models.approval import ActionApproval
 from audittrail.models.audit_event import AuditEvent
 from audittrail.models.idempotency import IdempotencyRecord
 from audittrail.models.revoked_token import RevokedToken
+from audittrail.models.run import Run
+from audittrail.models.run import RunRef
 from audittrail.models.user import User
 from audittrail.models.workspace import GENESIS_HASH
 from audittrail.models.workspace import Workspace
@@ -18,6 +20,8 @@ __all__ = [
     "DeploymentAction",
     "IdempotencyRecord",
     "RevokedToken",
+    "Run",
+    "RunRef",
     "User",
     "Workspace",
 ]

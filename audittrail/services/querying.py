@@ -43,6 +43,7 @@ from audittrail.services.expiry import expire_due
 from audittrail.services.expiry import expire_one
 from audittrail.services.loading import approvals_of
 from audittrail.services.loading import load_action
+from audittrail.services.runs import run_ids_for_targets
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ActionSnapshot:
     approvals: list[ApprovalRef]
     allowed_transitions: list[str]
     events: list[AuditEvent] | None = None
+    run_id: str | None = None  # the run its target_ref names (runs.md §2), for the drawer's link
 
 
 def _ref(user) -> UserRef | None:
@@ -102,6 +104,7 @@ def _ref(user) -> UserRef | None:
 def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> list[ActionSnapshot]:
     """Each action as this actor sees it now (approvals read in one query for all of them)."""
     approvals = approvals_of(action.id for action in actions)
+    runs_by_target = run_ids_for_targets(actor.workspace_id, {action.target_ref for action in actions})
     result = []
     for action in actions:
         requirements = TIER_REQUIREMENTS[action.tier]
@@ -138,6 +141,7 @@ def snapshots(actions: list[DeploymentAction], actor: Actor, now: datetime) -> l
                 approvals_received=action.approvals_received,
                 approvals=[ApprovalRef(_ref(item.user), item.at, item.note) for item in recorded],
                 allowed_transitions=allowed_transitions(action, actor, now, recorded),
+                run_id=runs_by_target.get(action.target_ref),
             )
         )
     return result

@@ -32,6 +32,11 @@ CONTRACT_ENDPOINTS = {
     ("patch", "/api/v1/members/{member_id}"),
     ("get", "/api/v1/policy"),
     ("put", "/api/v1/policy"),
+    # runs.md §1
+    ("put", "/api/v1/runs/{run_id}"),
+    ("patch", "/api/v1/runs/{run_id}"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{run_id}"),
 }
 
 

@@ -20,6 +20,8 @@ ACTION_FIELDS = {
     "requires_second_approver", "confirmation_text", "allowed_transitions",
     # policy.md §3
     "policy", "approvals_required", "approvals_received", "approvals",
+    # runs.md §2
+    "run_id",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,
