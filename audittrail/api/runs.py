@@ -54,8 +54,8 @@ def _dump(view: runs.RunView, status=HTTPStatus.OK):
 )
 def put_run(run_id, body):
     """Create (201) or replace (200) a run with its whole graph; needs the `runs:write` scope."""
-    _, created = runs.put_run(_actor(), run_id, body, now())
-    response, status = _dump(runs.get_run(_actor(), run_id, now()), HTTPStatus.CREATED if created else HTTPStatus.OK)
+    run, created = runs.put_run(_actor(), run_id, body, now())
+    response, status = _dump(runs.view_of(_actor(), run, now()), HTTPStatus.CREATED if created else HTTPStatus.OK)
     if created:
         response.headers["Location"] = url_for("api.get_run", run_id=run_id)
     return response, status
@@ -74,8 +74,7 @@ def put_run(run_id, body):
 )
 def patch_run(run_id, body):
     """Change a run's status or end, update nodes, add nodes and edges; needs the `runs:write` scope."""
-    runs.patch_run(_actor(), run_id, body, now())
-    return _dump(runs.get_run(_actor(), run_id, now()))
+    return _dump(runs.view_of(_actor(), runs.patch_run(_actor(), run_id, body, now()), now()))
 
 
 @bp.get("/runs")

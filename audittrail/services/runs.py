@@ -245,7 +245,15 @@ def get_run(actor: Actor, run_id: str, now: datetime) -> RunView:
     Raises Forbidden, RunNotFound.
     """
     _refuse(actor, Scope.READ)
-    run = load_run(actor.workspace_id, run_id)
+    return view_of(actor, load_run(actor.workspace_id, run_id), now)
+
+
+def view_of(actor: Actor, run: Run, now: datetime) -> RunView:
+    """The run as this actor sees it. A caller who may not read actions (a `runs:write`-only key
+    answered after its write) sees none of them, and no menu.
+    """
+    if permission_refusal(actor.caller, Scope.READ) is not None:
+        return RunView(run, [], [])
     expire_due(now, workspace_id=actor.workspace_id, request_id=actor.request_id)
     refs = select(RunRef.ref).where(RunRef.workspace_id == actor.workspace_id, RunRef.run_id == run.id)
     actions = list(
