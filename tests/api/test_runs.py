@@ -389,12 +389,18 @@ def test_an_expired_action_shows_expired_in_the_runs_actions(alice, clock):
 
 
 def menu(caller, run_id=RUN_ID) -> list[tuple]:
-    return [(item["action_type"], item["tier"], item["target"]) for item in caller.get(f"{RUNS}/{run_id}").get_json()["menu"]]
+    items = caller.get(f"{RUNS}/{run_id}").get_json()["menu"]
+    return [(item["action_type"], item["tier"], item["target"]) for item in items]
 
 
 def test_the_menu_offers_kill_run_only_while_the_run_is_running(alice):
     put(alice)
-    assert menu(alice) == [("tag_trace", 1, "node"), ("create_incident", 1, "run"), ("alert", 1, "run"), ("kill_run", 3, "run")]
+    assert menu(alice) == [
+        ("tag_trace", 1, "node"),
+        ("create_incident", 1, "run"),
+        ("alert", 1, "run"),
+        ("kill_run", 3, "run"),
+    ]
     alice.patch(f"{RUNS}/{RUN_ID}", json={"status": "succeeded"})
     assert [item[0] for item in menu(alice)] == ["tag_trace", "create_incident", "alert"]
 
