@@ -35,7 +35,15 @@ def _dump(view: runs.RunView, status=HTTPStatus.OK):
     body = {
         **{name: getattr(run, name) for name in RunSchema().fields if hasattr(run, name)},
         "actions": view.actions,
-        "menu": [{"action_type": item.action_type, "tier": item.tier, "target": item.target} for item in view.menu],
+        "menu": [
+            {
+                "action_type": item.action_type,
+                "tier": item.tier,
+                "target": item.target,
+                "confirmation_text": item.confirmation_text(run.id),
+            }
+            for item in view.menu
+        ],
     }
     return jsonify(RunSchema().dump(body)), status
 

@@ -10,7 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
+from audittrail.domain.rules import TIER_REQUIREMENTS
 from audittrail.domain.rules import ActionType
+from audittrail.domain.rules import expected_confirmation
 from audittrail.domain.rules import tier_of
 
 
@@ -132,6 +134,12 @@ class MenuItem:
     @property
     def tier(self) -> int:
         return tier_of(self.action_type)
+
+    def confirmation_text(self, run_id: str) -> str | None:
+        """What a proposer types before proposing it (tier 3, run target): the run id's first 8 characters."""
+        if not TIER_REQUIREMENTS[self.tier].confirmation or self.target is not MenuTarget.RUN:
+            return None
+        return expected_confirmation(run_id)
 
 
 # What the NodeActionMenu offers on every node (runs.md §3), in its order.

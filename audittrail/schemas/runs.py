@@ -126,6 +126,11 @@ class RunMenuItemSchema(Schema):
         validate=validate.OneOf([target.value for target in MenuTarget]),
         metadata={"description": "`node`: the node's `ref`, or the run id when it has none; `run`: the run id."},
     )
+    confirmation_text = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Tier 3 on the run: what the proposer types to confirm (the id's first 8 characters)."},
+    )
 
 
 class RunSummarySchema(Schema):

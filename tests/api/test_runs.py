@@ -401,6 +401,8 @@ def test_the_menu_offers_kill_run_only_while_the_run_is_running(alice):
         ("alert", 1, "run"),
         ("kill_run", 3, "run"),
     ]
+    kill = alice.get(f"{RUNS}/{RUN_ID}").get_json()["menu"][3]
+    assert kill["confirmation_text"] == "run_8f3a"
     alice.patch(f"{RUNS}/{RUN_ID}", json={"status": "succeeded"})
     assert [item[0] for item in menu(alice)] == ["tag_trace", "create_incident", "alert"]
 
