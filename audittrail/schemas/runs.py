@@ -129,7 +129,7 @@ class RunMenuItemSchema(Schema):
     confirmation_text = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "Tier 3 on the run: what the proposer types to confirm (the id's first 8 characters)."},
+        metadata={"description": "Tier 3 on the run: what the proposer types (the run id's first 8 characters)."},
     )
 
 

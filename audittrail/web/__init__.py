@@ -1,4 +1,4 @@
-"""The HTML shell: /login, /deployments, /settings, /runs, /runs/{id}, the page's static files and Alpine from node_modules.
+"""The HTML shell: /login, /deployments, /settings, /runs, /runs/{id}, static files, vendor files from node_modules.
 
 The page is plain HTML rendered once; everything it shows comes from /api/v1 through
 static/js. Templates and static files are the app's (create_app points it at the project's
