@@ -32,7 +32,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
         "frame-ancestors 'none'",
         "form-action 'self'",
-        # The run graph's layout runs in a module worker served from /static (runs.md §2).
+        # The run graph's layout runs in a web worker served from /static/vendor (runs.md §2).
         "worker-src 'self'",
     )
 )
@@ -42,8 +42,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 VENDOR_FILES = {
     "alpinejs-csp.esm.js": "@alpinejs/csp/dist/module.esm.js",
     "alpinejs-focus.esm.js": "@alpinejs/focus/dist/module.esm.js",
-    # The run graph's layout (README: "The DAG viewer"), imported by static/js/workers/layout.js.
-    "dagre.esm.js": "@dagrejs/dagre/dist/dagre.esm.js",
+    # The run graph's layout (README: "The DAG viewer"): ELK's own web worker build, run as a worker.
+    "elk-worker.min.js": "elkjs/lib/elk-worker.min.js",
 }
 
 # flask-jwt-extended's default name for the HttpOnly access-token cookie.

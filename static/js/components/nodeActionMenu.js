@@ -56,8 +56,9 @@ export default function nodeActionMenu() {
       return `tier tier-${item.tier}`;
     },
 
-    itemAriaLabel(item) {
-      return `${this.itemLabel(item)}, tier ${item.tier}, on ${item.targetRef}`;
+    /** Read after the label, for the eye's "T1" badge: ", tier 1, on". */
+    itemTierPhrase(item) {
+      return `, tier ${item.tier}, on `;
     },
 
     itemButtons() {
