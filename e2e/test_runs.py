@@ -301,7 +301,8 @@ def test_a_2000_node_run_lays_out_and_renders_and_the_figure_is_recorded(queue, 
     # The longest task the main thread ran (layout is in a worker, so it must not be the layout).
     page.add_init_script(
         "window.__longestTask = 0; new PerformanceObserver((list) => { for (const entry of list.getEntries()) "
-        "window.__longestTask = Math.max(window.__longestTask, entry.duration); }).observe({ entryTypes: ['longtask'] });"
+        "window.__longestTask = Math.max(window.__longestTask, entry.duration); })"
+        ".observe({ entryTypes: ['longtask'] });"
     )
     started = time.monotonic()
     page.goto("/runs/run_bench2000nodes")
