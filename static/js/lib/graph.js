@@ -33,6 +33,13 @@ const LAYOUT_OPTIONS = {
   'elk.layered.spacing.nodeNodeBetweenLayers': '44',
   'elk.padding': '[top=24,left=24,bottom=24,right=24]',
 };
+// Past this many nodes, fewer crossing-minimisation sweeps and the simple node placement: less
+// work for ELK on a large run (5.6 s → 5.2 s for the README's 2 000 nodes), boxes a little less aligned.
+const LARGE_GRAPH_NODES = 500;
+const LARGE_GRAPH_OPTIONS = {
+  'elk.layered.thoroughness': '1',
+  'elk.layered.nodePlacement.strategy': 'SIMPLE',
+};
 const LAYOUT_WORKER = '/static/vendor/elk-worker.min.js';
 
 function edgePoints(edge) {
@@ -81,7 +88,7 @@ export function layoutInWorker(run) {
         children: run.nodes.map((node) => ({ id: node.id, width: NODE_WIDTH, height: NODE_HEIGHT })),
         edges: run.edges.map((edge, index) => ({ id: `e${index}`, sources: [edge.from], targets: [edge.to] })),
       },
-      layoutOptions: LAYOUT_OPTIONS,
+      layoutOptions: run.nodes.length > LARGE_GRAPH_NODES ? { ...LAYOUT_OPTIONS, ...LARGE_GRAPH_OPTIONS } : LAYOUT_OPTIONS,
       options: {},
     });
   });
