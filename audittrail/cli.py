@@ -91,7 +91,7 @@ def api_keys_group():
     "--scope",
     "scopes",
     multiple=True,
-    help="Repeat for several; default the four actions:* scopes (audit:read only when asked for).",
+    help="Repeat for several; default the four actions:* scopes (audit:read and runs:write only by name).",
 )
 def create_api_key(email, name, scopes):
     """Create an API key and print its secret (shown once)."""

@@ -151,6 +151,7 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         "AUDITTRAIL_LOGIN_RATE_LIMIT": env.get("AUDITTRAIL_LOGIN_RATE_LIMIT") or "10/minute",
         "AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT": env.get("AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT") or "5/15minutes",
         "AUDITTRAIL_API_KEY_RATE_LIMIT": env.get("AUDITTRAIL_API_KEY_RATE_LIMIT") or "10/hour",
+        "AUDITTRAIL_RUNS_WRITE_RATE_LIMIT": env.get("AUDITTRAIL_RUNS_WRITE_RATE_LIMIT") or "600/minute",
         "DEMO_LOGIN_ENABLED": _bool(env.get("DEMO_LOGIN_ENABLED"), default=not production),
         "AUDITTRAIL_DEFAULT_TTL_SECONDS": default_ttl,
         "AUDITTRAIL_TTL_MIN_SECONDS": ttl_min,

@@ -128,6 +128,8 @@ def _limited_kind() -> str:
 
     if request.path.startswith("/api/v1/auth/"):
         return "sign-in"
+    if request.path.startswith("/api/v1/runs"):
+        return "run write"
     return "API key creation" if request.path.startswith("/api/v1/api-keys") else "state-changing"
 
 

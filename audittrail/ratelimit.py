@@ -45,6 +45,10 @@ def _transition_limit() -> str:
     return current_app.config["AUDITTRAIL_TRANSITION_RATE_LIMIT"]
 
 
+def _runs_write_limit() -> str:
+    return current_app.config["AUDITTRAIL_RUNS_WRITE_RATE_LIMIT"]
+
+
 def _login_limit() -> str:
     return current_app.config["AUDITTRAIL_LOGIN_RATE_LIMIT"]
 
@@ -107,6 +111,8 @@ def storage_status() -> str:
 
 # Propose, approve, reject and mark-executed draw from this one bucket per client.
 transition_limit = limiter.shared_limit(_transition_limit, scope="transitions")
+# Run writes (PUT and PATCH /runs/{id}) are not transitions: a bucket of their own per client (runs.md §1).
+runs_write_limit = limiter.shared_limit(_runs_write_limit, scope="runs-write")
 # Demo-login and login share one bucket per remote address.
 login_limit = limiter.shared_limit(_login_limit, scope="login", key_func=get_remote_address)
 # Login also counts the failures per account, wherever they come from, so a distributed guess is slowed.

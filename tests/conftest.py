@@ -23,6 +23,8 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 TABLES = [
     "audit_checkpoints",
+    "run_refs",
+    "runs",
     "audit_events",
     "idempotency_records",
     "revoked_tokens",
@@ -40,6 +42,7 @@ TEST_CONFIG = {
     "AUDITTRAIL_LOGIN_RATE_LIMIT": "100000/minute",
     "AUDITTRAIL_LOGIN_ACCOUNT_RATE_LIMIT": "100000/minute",
     "AUDITTRAIL_API_KEY_RATE_LIMIT": "100000/minute",
+    "AUDITTRAIL_RUNS_WRITE_RATE_LIMIT": "100000/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "DEMO_LOGIN_ENABLED": True,
     # live.md: streams end and poll quickly in tests, so no test sleeps long.

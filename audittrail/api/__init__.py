@@ -11,3 +11,4 @@ from audittrail.api import events  # noqa: E402,F401
 from audittrail.api import evidence  # noqa: E402,F401
 from audittrail.api import members  # noqa: E402,F401
 from audittrail.api import openapi  # noqa: E402,F401
+from audittrail.api import runs  # noqa: E402,F401

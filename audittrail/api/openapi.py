@@ -17,6 +17,7 @@ from audittrail.schemas import StrictSchema
 from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import JsonObject
 from audittrail.schemas.custom_fields import QueryInteger
+from audittrail.schemas.custom_fields import RFC3339DateTime
 from audittrail.schemas.custom_fields import StrictInteger
 from audittrail.schemas.custom_fields import Text
 from audittrail.schemas.custom_fields import UTCDateTime
@@ -89,6 +90,7 @@ def build_spec(app) -> dict:
     plugin.map_to_openapi_type(QueryInteger, "integer", None)
     plugin.map_to_openapi_type(JsonObject, "object", None)
     plugin.map_to_openapi_type(Text, "string", None)
+    plugin.map_to_openapi_type(RFC3339DateTime, "string", "date-time")
     plugin.converter.add_attribute_function(_string_patterns)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or sk-at-…"})
     spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
@@ -131,8 +133,10 @@ def _operation(meta, rule) -> dict:
     for name, header in meta.headers.items():
         operation["parameters"].append({"in": "header", "name": name, **header})
     if meta.body is not None:
+        limit = meta.max_body_bytes or current_app.config["MAX_CONTENT_LENGTH"]
         operation["requestBody"] = {
             "required": not meta.body_optional,
+            "description": f"At most {limit // 1024} KiB (else 413 `payload_too_large`).",
             "content": {"application/json": {"schema": meta.body}},
         }
     for status, schema in meta.responses.items():

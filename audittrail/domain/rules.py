@@ -81,9 +81,10 @@ class Scope(StrEnum):
     EXECUTE = "actions:execute"
     # Opt-in, for admins (evidence.md §4): never among a new key's default scopes.
     AUDIT_READ = "audit:read"
+    RUNS_WRITE = "runs:write"  # runs.md §1: opt-in, never among a new key's defaults
 
 
-# What a new API key holds when no scopes are asked for.
+# What a new API key gets when its creator names no scopes: the four actions scopes.
 DEFAULT_KEY_SCOPES: tuple[Scope, ...] = (Scope.READ, Scope.PROPOSE, Scope.DECIDE, Scope.EXECUTE)
 
 
@@ -111,9 +112,10 @@ class Capability(StrEnum):
     MANAGE_MEMBERS = "manage_members"
     MANAGE_POLICY = "manage_policy"
     READ_AUDIT = "read_audit"  # the audit export and checkpoints (evidence.md §4, §5)
+    WRITE_RUNS = "write_runs"  # report runs and their graphs (runs.md §1): operator or higher
 
 
-_ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE})
+_ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE, Capability.WRITE_RUNS})
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
@@ -129,6 +131,7 @@ CAPABILITY_FOR_SCOPE: dict[Scope, Capability] = {
     Scope.DECIDE: Capability.DECIDE,
     Scope.EXECUTE: Capability.EXECUTE,
     Scope.AUDIT_READ: Capability.READ_AUDIT,
+    Scope.RUNS_WRITE: Capability.WRITE_RUNS,
 }
 
 

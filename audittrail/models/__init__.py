@@ -7,6 +7,8 @@ from audittrail.models.audit_event import AuditEvent
 from audittrail.models.checkpoint import AuditCheckpoint
 from audittrail.models.idempotency import IdempotencyRecord
 from audittrail.models.revoked_token import RevokedToken
+from audittrail.models.run import Run
+from audittrail.models.run import RunRef
 from audittrail.models.user import User
 from audittrail.models.workspace import GENESIS_HASH
 from audittrail.models.workspace import Workspace
@@ -20,6 +22,8 @@ __all__ = [
     "DeploymentAction",
     "IdempotencyRecord",
     "RevokedToken",
+    "Run",
+    "RunRef",
     "User",
     "Workspace",
 ]

@@ -32,6 +32,8 @@ class DeploymentAction(db.Model):
         # The summary's "today" counts.
         Index("ix_actions_workspace_status_executed", "workspace_id", "status", "executed_at"),
         Index("ix_actions_workspace_status_rejected", "workspace_id", "status", "rejected_at"),
+        # A run's actions: those whose target is the run or one of its node refs (runs.md §1).
+        Index("ix_actions_workspace_target", "workspace_id", "target_ref"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("act"))

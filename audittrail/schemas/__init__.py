@@ -139,7 +139,10 @@ class LoginSchema(StrictSchema):
 class ApiKeyCreateSchema(StrictSchema):
     name = Text(required=True, validate=validate.Length(1, 200))
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(SCOPES)), validate=validate.Length(min=1), load_default=None
+        fields.String(validate=validate.OneOf(SCOPES)),
+        validate=validate.Length(min=1),
+        load_default=None,
+        metadata={"description": "Default: the four `actions:*` scopes; `runs:write` is given only by name."},
     )
 
 
@@ -242,6 +245,11 @@ class ActionSchema(Schema):
         required=True,
         allow_none=True,
         metadata={"description": "A compact EdDSA JWS of the approval, once approved (kept after execution)."},
+    )
+    run_id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The run whose id, or one of whose node refs, is target_ref (runs.md §2)."},
     )
 
 
@@ -485,3 +493,11 @@ class ErrorSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(required=True)
+
+
+# Runs and their graphs (runs.md) live in their own module; it builds on StrictSchema above.
+from audittrail.schemas.runs import RunListQuerySchema  # noqa: E402,F401
+from audittrail.schemas.runs import RunListSchema  # noqa: E402,F401
+from audittrail.schemas.runs import RunPatchSchema  # noqa: E402,F401
+from audittrail.schemas.runs import RunReplaceSchema  # noqa: E402,F401
+from audittrail.schemas.runs import RunSchema  # noqa: E402,F401

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
+from datetime import datetime
 from functools import lru_cache
 
 from marshmallow import ValidationError
 from marshmallow import fields
+from marshmallow import validate
 
 from audittrail.domain.text import blank_ranges
 from audittrail.domain.text import code_point_ranges
@@ -115,4 +118,53 @@ class QueryInteger(fields.Integer):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 9:
             raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class RFC3339DateTime(fields.Field):
+    """An RFC 3339 time with its offset (`Z` or `+hh:mm`) in, an aware UTC datetime out; dumped with `Z`."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40 or "T" not in value.upper():
+            raise ValidationError("Must be an RFC 3339 date-time, like 2026-11-30T01:00:00Z.")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Must be an RFC 3339 date-time, like 2026-11-30T01:00:00Z.") from None
+        if parsed.tzinfo is None:
+            raise ValidationError("Must give its offset from UTC (`Z` or `+hh:mm`).")
+        try:
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("Out of range.") from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BoundedJsonObject(JsonObject):
+    """A JSON object whose compact UTF-8 encoding is at most `max_bytes` (8 KiB: a run node's `attrs`)."""
+
+    max_bytes = 8 * 1024
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = fields.Dict._deserialize(self, value, attr, data, **kwargs)
+        encoded = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if len(encoded) > self.max_bytes:
+            raise ValidationError(f"Must be at most {self.max_bytes // 1024} KiB once serialized.")
+        return result
+
+
+class CappedList(fields.List):
+    """A list refused by its length before any item is read (a 2 MiB body can hold 50 000 tiny items)."""
+
+    def __init__(self, inner, max_items: int, **kwargs):
+        self.max_items = max_items
+        super().__init__(inner, validate=validate.Length(max=max_items), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list) and len(value) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items; this one has {len(value)}.")
         return super()._deserialize(value, attr, data, **kwargs)

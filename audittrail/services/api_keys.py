@@ -53,7 +53,8 @@ def create_api_key(
 
     The secret is never stored, nor written to the event. `actor` is who asked (the user by
     default; the system from the command line). What the key may do is its scopes within its
-    owner's role, read at each request.
+    owner's role, read at each request. Without `scopes`, the four `actions:*` scopes: `runs:write`
+    is only ever given by name (runs.md §1).
     Raises ValidationFailed for an unknown scope or a blank name.
     """
     if is_blank(name):

@@ -15,6 +15,7 @@ from audittrail.services import deciding
 from audittrail.services import expiry
 from audittrail.services import proposing
 from audittrail.services.actors import user_actor
+from audittrail.services.demo_runs import seed_demo_runs
 from audittrail.services.unit_of_work import unit_of_work
 from audittrail.services.users import create_user
 from audittrail.services.users import create_workspace
@@ -34,7 +35,8 @@ def create_demo_workspace(now: datetime) -> DemoWorkspace:
     """A new workspace with the demo operator, two other members and the seeded rows (policy.md §1).
 
     The demo operator (the caller) is `admin`; Sam Okafor is `approver`; Fleet Autopilot is an
-    `agent` with role `operator`, owned by Sam. One unit of work: a failure anywhere leaves no
+    `agent` with role `operator`, owned by Sam. Three runs the seeded actions target (runs.md §1).
+    One unit of work: a failure anywhere leaves no
     half-seeded workspace behind.
     """
     tag = secrets.token_hex(4)
@@ -55,6 +57,7 @@ def create_demo_workspace(now: datetime) -> DemoWorkspace:
         )
         demo = DemoWorkspace(workspace, operator, autopilot, teammate)
         _seed_demo_deployment_actions(demo, now)
+        seed_demo_runs(user_actor(operator, DEMO_REQUEST_ID), now)
     return demo
 
 

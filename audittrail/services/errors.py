@@ -47,6 +47,10 @@ class ActionNotFound(NotFound):
     default_message = "No deployment action with this id in your workspace."
 
 
+class RunNotFound(NotFound):
+    default_message = "No run with this id in your workspace."
+
+
 class ApiKeyNotFound(NotFound):
     default_message = "No API key with this id in your workspace."
 

@@ -44,6 +44,7 @@ from audittrail.services.expiry import expire_due
 from audittrail.services.expiry import expire_one
 from audittrail.services.loading import approvals_of
 from audittrail.services.loading import load_action
+from audittrail.services.runs import run_ids_for_targets
 from audittrail_evidence.jws import Keyring
 
 
@@ -99,6 +100,7 @@ class ActionSnapshot:
     digest: str
     approval_receipt: str | None
     events: list[AuditEvent] | None = None
+    run_id: str | None = None  # the run its target_ref names (runs.md §2), for the drawer's link
 
 
 def _ref(user) -> UserRef | None:
@@ -113,6 +115,7 @@ def snapshots(
     `keyring` signs the approval receipts; without it they are null (the API always passes it).
     """
     approvals = approvals_of(action.id for action in actions)
+    runs_by_target = run_ids_for_targets(actor.workspace_id, {action.target_ref for action in actions})
     result = []
     for action in actions:
         requirements = TIER_REQUIREMENTS[action.tier]
@@ -154,6 +157,7 @@ def snapshots(
                 version=action.version,
                 digest=digest,
                 approval_receipt=evidence.approval_receipt(action, recorded, digest, keyring),
+                run_id=runs_by_target.get(action.target_ref),
             )
         )
     return result

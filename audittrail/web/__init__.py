@@ -1,4 +1,4 @@
-"""The HTML shell: /login, /deployments, /settings, the page's static files and Alpine from node_modules.
+"""The HTML shell: /login, /deployments, /settings, /runs, /runs/{id}, static files, vendor files from node_modules.
 
 The page is plain HTML rendered once; everything it shows comes from /api/v1 through
 static/js. Templates and static files are the app's (create_app points it at the project's
@@ -32,6 +32,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
         "frame-ancestors 'none'",
         "form-action 'self'",
+        # The run graph's layout runs in a web worker served from /static/vendor (runs.md §2).
+        "worker-src 'self'",
     )
 )
 
@@ -40,6 +42,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 VENDOR_FILES = {
     "alpinejs-csp.esm.js": "@alpinejs/csp/dist/module.esm.js",
     "alpinejs-focus.esm.js": "@alpinejs/focus/dist/module.esm.js",
+    # The run graph's layout (README: "The DAG viewer"): ELK's own web worker build, run as a worker.
+    "elk-worker.min.js": "elkjs/lib/elk-worker.min.js",
 }
 
 # flask-jwt-extended's default name for the HttpOnly access-token cookie.
@@ -83,6 +87,22 @@ def settings():
     if not _has_session_cookie():
         return redirect(url_for("web.login"))
     return render_template("settings.html")
+
+
+@bp.get("/runs")
+def runs():
+    """The runs the fleet's agents reported; without a session cookie, the login page."""
+    if not _has_session_cookie():
+        return redirect(url_for("web.login"))
+    return render_template("runs.html")
+
+
+@bp.get("/runs/<run_id>")
+def run(run_id: str):
+    """One run's graph, its node menu and its actions; without a session cookie, the login page."""
+    if not _has_session_cookie():
+        return redirect(url_for("web.login"))
+    return render_template("run.html", run_id=run_id)
 
 
 @bp.get("/static/vendor/<path:filename>")

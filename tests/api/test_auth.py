@@ -145,7 +145,7 @@ def test_me_returns_the_caller_and_their_workspace(alice, team):
         "user": {"id": team.alice.id, "name": "Alice", "email": team.alice.email, "role": "approver", "kind": "human"},
         "workspace": {"id": team.workspace.id, "name": team.workspace.name},
         # An approver's JWT: everything but administering the workspace.
-        "capabilities": ["read", "propose", "decide", "execute"],
+        "capabilities": ["read", "propose", "decide", "execute", "write_runs"],
     }
 
 

@@ -39,6 +39,11 @@ CONTRACT_ENDPOINTS = {
     ("get", "/api/v1/audit/events"),
     ("get", "/api/v1/audit/checkpoints"),
     ("post", "/api/v1/audit/checkpoints"),
+    # runs.md §1
+    ("put", "/api/v1/runs/{run_id}"),
+    ("patch", "/api/v1/runs/{run_id}"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{run_id}"),
 }
 
 

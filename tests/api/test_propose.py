@@ -24,6 +24,8 @@ ACTION_FIELDS = {
     "version",
     # evidence.md §2, §3
     "workspace_id", "digest", "approval_receipt",
+    # runs.md §2
+    "run_id",
 }  # fmt: skip
 TIER_OF = {
     "alert": 1, "tag_trace": 1, "create_incident": 1,

@@ -147,7 +147,9 @@ def test_capabilities_of_a_jwt_follow_the_role_and_admin_work_is_jwt_only():
         Capability.PROPOSE,
         Capability.DECIDE,
         Capability.EXECUTE,
+        Capability.WRITE_RUNS,  # runs.md §1: operator or higher
     ]
+    assert Capability.WRITE_RUNS not in capabilities_of(caller(role=Role.VIEWER), via_api_key=False)
 
 
 # ----------------------------------------------------------------------------- the two-person rule

@@ -168,6 +168,19 @@ export default function actionDrawer() {
       return this.action ? this.action.id : '';
     },
 
+    /** The server says when the target is a known run or node ref (`run_id`): link to its graph. */
+    get hasRun() {
+      return Boolean(this.action && this.action.run_id);
+    },
+
+    get runUrl() {
+      return this.hasRun ? `/runs/${encodeURIComponent(this.action.run_id)}` : '#';
+    },
+
+    get runLinkLabel() {
+      return this.hasRun ? `Open run ${this.action.run_id}` : '';
+    },
+
     get payloadJson() {
       return this.action ? prettyJson(this.action.payload) : '';
     },

@@ -135,6 +135,26 @@ export function fieldErrors(details) {
   return flat;
 }
 
+/** A sentence for an ApiError raised while proposing an action (from a run's node menu). */
+export function describeProposalError(error) {
+  switch (error.code) {
+    case 'validation_error': {
+      const problems = fieldProblems(error.details);
+      return problems ? `The proposal was not accepted: ${problems}` : error.message;
+    }
+    case 'forbidden': {
+      const roles = requiredRoles(error);
+      return roles ? `Only ${roles} may propose actions.` : `You may not propose actions. ${error.message}`;
+    }
+    case 'network':
+      return 'Cannot reach the server, so nothing was proposed. Check the connection, then try again.';
+    case 'rate_limited':
+      return describeTransitionError(error, '');
+    default:
+      return describeError(error);
+  }
+}
+
 /** A sentence for any ApiError (network, server, session). */
 export function describeError(error) {
   switch (error.code) {
