@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A reference runner for AuditTrail: executes approved deployment actions, each exactly once.
 
-It uses only the public HTTP API (the standard library's urllib; nothing of `audittrail`):
+It uses only the public HTTP API (the standard library's urllib; nothing of the `audittrail`
+server), and the offline verifier's package `audittrail_evidence` (evidence.md) to check receipts:
 
 1. On its first start (no state file) it reads where the audit log ends, executes every action
    that is `approved` at that moment, and remembers that position.
@@ -9,7 +10,10 @@ It uses only the public HTTP API (the standard library's urllib; nothing of `aud
    Last-Event-ID whenever the stream ends or breaks, so it misses nothing across restarts.
 3. For each `approved` event it reads the action again and, if it is still `approved`, calls the
    handler, then reports POST …/mark-executed with the handler's outcome and If-Match on the
-   version it read (so an action rejected meanwhile is never marked executed).
+   version it read (so an action rejected meanwhile is never marked executed). Before the handler
+   runs, the action's `approval_receipt` must verify against the published signing keys and match
+   the action as read; the `digest` it vouches for goes with mark-executed, so the server records
+   `digest_verified` (or refuses with 409 `digest_mismatch` if the action is not what was approved).
 4. After each event it writes the event's `seq` to its state file (atomically).
 
     AUDITTRAIL_URL=http://127.0.0.1:5000 AUDITTRAIL_API_KEY=sk-at-… python3 examples/runner.py
@@ -36,6 +40,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from audittrail_evidence.jws import keys_from_jwks
+from audittrail_evidence.verify import VerificationFailed
+from audittrail_evidence.verify import verify_receipt
 
 log = logging.getLogger("audittrail.runner")
 
@@ -150,6 +158,29 @@ class Runner:
         self.state = state
         self.handler = handler
         self.stopping = False
+        self._keys: dict | None = None
+
+    def verified_digest(self, action: dict) -> str | None:
+        """The digest the action's receipt vouches for, or None when the receipt does not hold.
+
+        The published keys are read once, and again once when a receipt names a key not seen yet
+        (the server rotated its key).
+        """
+        token = action.get("approval_receipt")
+        if not token:
+            log.error("not executing %s: it has no approval receipt", action["id"])
+            return None
+        for refresh in (self._keys is None, True):
+            if refresh:
+                self._keys = keys_from_jwks(self.client.request("GET", "/signing-keys"))
+            try:
+                verify_receipt(token, self._keys, action)
+                return action["digest"]
+            except VerificationFailed as error:
+                if "unknown kid" not in str(error) or refresh:
+                    log.error("not executing %s: %s", action["id"], error)
+                    return None
+        return None
 
     def head(self) -> int:
         """The seq of the workspace's last event, read by paging the feed (first start only)."""
@@ -191,6 +222,9 @@ class Runner:
         if action["status"] != "approved":
             log.info("skipping %s: it is %s now", action_id, action["status"])
             return False
+        digest = self.verified_digest(action)
+        if digest is None:
+            return False
         outcome = self.handler(action)
         if not isinstance(outcome, dict):
             raise TypeError(f"the handler must return a dict outcome, got {outcome!r}")
@@ -198,11 +232,11 @@ class Runner:
             self.client.request(
                 "POST",
                 f"/deployments/actions/{urllib.parse.quote(action_id)}/mark-executed",
-                {"outcome": outcome},
+                {"outcome": outcome, "digest": digest},
                 headers={"If-Match": f'"{action["version"]}"'},
             )
         except ApiError as error:
-            if error.code in ("version_mismatch", "invalid_transition"):
+            if error.code in ("version_mismatch", "invalid_transition", "digest_mismatch"):
                 # Rejected (or marked by another runner) between our read and our report.
                 log.warning("not marked executed: %s changed meanwhile (%s)", action_id, error.code)
                 return False

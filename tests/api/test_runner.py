@@ -122,6 +122,9 @@ def test_the_runner_executes_approved_actions_with_the_default_handler(
         assert shown["outcome"]["status"] == "logged" and shown["outcome"]["executed"] is False, errors
         assert executed_events(live_server, token, action_id) == 1
         assert shown["executed_by"]["id"] == team.alice.id
+        # It checked the approval receipt and sent the digest it vouches for (evidence.md §3).
+        (executed,) = [event for event in shown["events"] if event["type"] == "executed"]
+        assert executed["data"]["digest_verified"] is True
     assert detail(live_server, token, rejected)["status"] == "rejected"
     assert state.exists() and '"last_seq"' in state.read_text()
 
