@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
 import sysconfig
+from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from audittrail_evidence.jws import b64url_decode
 from audittrail_evidence.jws import b64url_encode
 from audittrail_evidence.jws import keys_from_jwks
 from audittrail_evidence.jws import kid_of
+from audittrail_evidence.jws import private_key_pem
 from audittrail_evidence.jws import raw_public_bytes
 from audittrail_evidence.jws import verify_compact
 from tests.api.conftest import ACTIONS
@@ -74,6 +77,17 @@ def admins(client, clock):
     }
 
 
+@contextmanager
+def another_app(config: dict):
+    """A second app on the same database (a restart with other keys); its connections closed after."""
+    other = create_app(config)
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+
+
 def _claims(token: str) -> tuple[dict, dict]:
     header, claims, _ = token.split(".")
     return json.loads(b64url_decode(header)), json.loads(b64url_decode(claims))
@@ -104,17 +118,14 @@ def test_signing_keys_are_a_jwk_set_without_authentication(client):
         "use": "sig",
     }
     # The kid is the first 16 hex characters of the SHA-256 of the raw public key.
-    import hashlib
-
     assert key["kid"] == hashlib.sha256(raw_public_bytes(APP_KEY.public_key())).hexdigest()[:16]
     assert "=" not in key["x"] and len(b64url_decode(key["x"])) == 32
 
 
 def test_retired_keys_stay_published_after_the_current_one(app_config):
     retired_x = b64url_encode(raw_public_bytes(RETIRED_KEY.public_key()))
-    rotated = create_app({**app_config, "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": [retired_x, retired_x]})
-
-    keys = rotated.test_client().get(SIGNING_KEYS).get_json()["keys"]
+    with another_app({**app_config, "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": [retired_x, retired_x]}) as rotated:
+        keys = rotated.test_client().get(SIGNING_KEYS).get_json()["keys"]
 
     assert [key["kid"] for key in keys] == [kid_of(APP_KEY.public_key()), kid_of(RETIRED_KEY.public_key())]
 
@@ -124,20 +135,18 @@ def test_a_checkpoint_signed_before_a_rotation_still_verifies_after_it(admins, a
     alice.propose()
     before = alice.post(CHECKPOINTS).get_json()["checkpoint"]
     lines = export_lines(alice)
-    # The retired key signs now; APP_KEY is the retired one, published by its `x`.
+    # A restart with a new key (RETIRED_KEY's bytes serve as the new one): APP_KEY is now retired,
+    # published by its `x`.
     old_x = b64url_encode(raw_public_bytes(APP_KEY.public_key()))
-    from audittrail_evidence.jws import private_key_pem
-
-    rotated = create_app(
-        {
-            **app_config,
-            "AUDITTRAIL_SIGNING_KEY": private_key_pem(RETIRED_KEY),
-            "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": [old_x],
-        }
-    )
-    client = rotated.test_client()
-    keys = write(tmp_path / "keys.json", client.get(SIGNING_KEYS).get_json())
-    after = client.post(CHECKPOINTS, headers=alice.headers).get_json()["checkpoint"]
+    rotated_config = {
+        **app_config,
+        "AUDITTRAIL_SIGNING_KEY": private_key_pem(RETIRED_KEY),
+        "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": [old_x],
+    }
+    with another_app(rotated_config) as rotated:
+        client = rotated.test_client()
+        keys = write(tmp_path / "keys.json", client.get(SIGNING_KEYS).get_json())
+        after = client.post(CHECKPOINTS, headers=alice.headers).get_json()["checkpoint"]
 
     status, line = run_verifier(
         "--events", write(tmp_path / "e.ndjson", lines), "--keys", keys, "--checkpoint", before, "--checkpoint", after
@@ -509,6 +518,9 @@ def test_checkpoints_are_append_only_in_the_database(admins, statement):
     admins["alice"].post(CHECKPOINTS)
     if statement.startswith("TRUNCATE") and db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no TRUNCATE")
+    # End the test session's read of the table (a request ends it at teardown): TRUNCATE would
+    # otherwise wait for that transaction's lock forever.
+    db.session.rollback()
 
     with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as connection:
         connection.execute(text(statement))
