@@ -223,20 +223,8 @@ def _verify_workspace(workspace: Workspace) -> ChainProblem | None:
     return None
 
 
-HASHED_FIELDS = (
-    "prev_hash",
-    "workspace_id",
-    "seq",
-    "action_id",
-    "type",
-    "actor_kind",
-    "actor_user_id",
-    "actor_api_key_id",
-    "actor_name",
-    "at",
-    "request_id",
-    "data",
-)
+# The one list, shared with the offline verifier: every field event_hash covers.
+HASHED_FIELDS = ("prev_hash", *evidence_canonical.EVENT_BODY_FIELDS)
 
 
 def hashed_fields(event: AuditEvent) -> dict:
