@@ -8,7 +8,7 @@ executed. The generator is seeded, so every run inserts the same rows.
 
 Shortcut on the audit trail: a real history would carry 2–3 events per action (about 2.5 M at
 1 M actions). Only the actions the detail endpoint reads (`DETAIL_SAMPLE` of them, taken from the
-first batch) get their events, as a valid hash chain at the start of the workspace's chain, so
+first batch) get their events, as a valid hash chain continuing the workspace's chain, so
 `flask audit verify` still passes and the app appends after it. Everything else the benchmark
 measures does not read events: list, summary, propose and approve only append to them, which
 costs an index insert whose depth grows with log(events). The detail query reads events by
@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 
 from audittrail.domain import TIER_BY_ACTION_TYPE
+from audittrail.domain.policy import DEFAULT_TIER_RULES
 from audittrail.extensions import db
 from audittrail.models import GENESIS_HASH
 from audittrail.models import DeploymentAction
@@ -61,8 +62,10 @@ COLUMNS = [
     "id", "workspace_id", "tier", "action_type", "target_ref", "reason", "mode", "status", "payload",
     "outcome", "approver_note", "rejection_note", "ttl_seconds", "proposed_at", "expires_at",
     "approved_at", "rejected_at", "executed_at", "expired_at", "proposed_by_id", "approved_by_id",
-    "rejected_by_id", "executed_by_id",
+    "rejected_by_id", "executed_by_id", "policy", "approvals_received", "version",
 ]  # fmt: skip
+# Each row keeps the default rule of its tier, as a proposal in a workspace that never changed its policy.
+POLICIES = {tier: json.dumps(rule.as_dict()) for tier, rule in DEFAULT_TIER_RULES.items()}
 
 
 @dataclass
@@ -110,12 +113,21 @@ def _row(rng: random.Random, world: BenchWorld, now: datetime) -> dict:
         proposed_at=proposed_at,
         expires_at=expires_at,
         proposed_by_id=world.agent_id if rng.random() < 0.7 else rng.choice(people),
+        policy=POLICIES[tier],
     )
+    _lifecycle(rng, world, now, row, tier, mode, ttl, proposed_at, expires_at, people)
+    # The version is the number of events its history would hold; one approval counted if approved.
+    row["version"] = 1 + sum(row[at] is not None for at in ("approved_at", "rejected_at", "executed_at", "expired_at"))
+    row["approvals_received"] = 1 if row["approved_at"] is not None else 0
+    return row
+
+
+def _lifecycle(rng, world, now, row, tier, mode, ttl, proposed_at, expires_at, people) -> None:
     decided_at = min(now, proposed_at + timedelta(seconds=rng.uniform(30, ttl)))
     open_window = expires_at > now
     if tier == 1 and mode == "autonomous":
         row.update(status="executed", executed_at=proposed_at, outcome=json.dumps({"ok": True}))
-        return row
+        return
     roll = rng.random()
     if open_window and roll < 0.7:
         row["status"] = "proposed"
@@ -149,7 +161,6 @@ def _row(rng: random.Random, world: BenchWorld, now: datetime) -> dict:
                 executed_by_id=world.operator_id,
                 outcome=json.dumps({"ok": True, "duration_ms": rng.randint(50, 5000)}),
             )
-    return row
 
 
 def pool_row(rng: random.Random, world: BenchWorld, now: datetime) -> dict:
@@ -168,6 +179,9 @@ def pool_row(rng: random.Random, world: BenchWorld, now: datetime) -> dict:
         ttl_seconds=86400,
         proposed_at=now - timedelta(seconds=rng.uniform(0, 600)),
         proposed_by_id=world.agent_id,
+        policy=POLICIES[2],
+        approvals_received=0,
+        version=1,
     )
     row["expires_at"] = row["proposed_at"] + timedelta(seconds=86400)
     return row
@@ -308,9 +322,14 @@ def seed_detail_events(world: BenchWorld, now: datetime) -> list[str]:
     ids = sorted({item[1] for item in pending})
     db.session.commit()
 
-    prev_hash = GENESIS_HASH
+    # Continue the workspace's chain (creating the API key already appended its first event).
+    head_seq, head_hash = db.session.execute(
+        select(Workspace.audit_seq, Workspace.audit_head_hash).where(Workspace.id == world.workspace_id)
+    ).one()
+    db.session.commit()
+    prev_hash = head_hash or GENESIS_HASH
     events = []
-    for seq, (at, action_id, kind, user_id, data) in enumerate(pending, start=1):
+    for seq, (at, action_id, kind, user_id, data) in enumerate(pending, start=head_seq + 1):
         fields = dict(
             workspace_id=world.workspace_id,
             seq=seq,
@@ -332,7 +351,7 @@ def seed_detail_events(world: BenchWorld, now: datetime) -> list[str]:
         connection.execute(
             Workspace.__table__.update()
             .where(Workspace.__table__.c.id == world.workspace_id)
-            .values(audit_seq=len(events), audit_head_hash=prev_hash)
+            .values(audit_seq=head_seq + len(events), audit_head_hash=prev_hash)
         )
     return ids
 
