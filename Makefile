@@ -8,7 +8,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run serve install test test-fast lint format e2e browser bench bench-export fuzz migrate clean
+.PHONY: run serve install test test-fast lint format e2e browser bench bench-quick bench-export fuzz migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ e2e: install browser
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.live
+
+# The app against the lean reference (bench/lean.py) in one process on SQLite: the four ratios, under 2 minutes.
+# Run it before every commit that touches the read path; it fails when a target is missed.
+bench-quick: install
+	$(BIN)/python -m bench.quick
 
 # The audit export scale run alone (1M events by default; EXPORT_SIZES=100000 for a quick one).
 EXPORT_SIZES ?= 100000,1000000
