@@ -37,6 +37,7 @@ from audittrail.schemas import ActionRejectSchema
 from audittrail.schemas import ActionSchema
 from audittrail.schemas import SummaryQuerySchema
 from audittrail.schemas import SummarySchema
+from audittrail.schemas.compiled import dumper
 from audittrail.services import deciding
 from audittrail.services import proposing
 from audittrail.services import querying
@@ -79,9 +80,9 @@ def _actor():
 
 
 def _dump(action, status=HTTPStatus.OK, with_events=False, moment=None):
-    schema = ActionDetailSchema() if with_events else ActionSchema()
+    dump = dumper(ActionDetailSchema if with_events else ActionSchema)
     seen = querying.snapshot(action, _actor(), moment or now(), with_events=with_events, keyring=current_keyring())
-    response = jsonify(schema.dump(seen))
+    response = jsonify(dump(seen))
     response.headers["ETag"] = f'"{seen.version}"'
     return response, status
 
@@ -128,7 +129,7 @@ def list_actions(query):
         cursor=query.get("cursor"),
     )
     seen = querying.snapshots(items, _actor(), now(), keyring=current_keyring())
-    return jsonify(ActionListSchema().dump({"items": seen, "next_cursor": next_cursor}))
+    return jsonify(dumper(ActionListSchema)({"items": seen, "next_cursor": next_cursor}))
 
 
 @bp.post("/deployments/actions")
@@ -161,7 +162,7 @@ def propose_action(body):
     actor, moment = _actor(), now()
 
     def render(action):
-        return json.dumps(ActionSchema().dump(querying.snapshot(action, actor, moment, keyring=current_keyring())))
+        return json.dumps(dumper(ActionSchema)(querying.snapshot(action, actor, moment, keyring=current_keyring())))
 
     result = proposing.propose_action(
         actor,
@@ -318,4 +319,4 @@ def mark_executed(action_id, body):
 )
 def summary(query):
     """KPI counts; "today" starts at local midnight in `tz` (IANA name, default UTC)."""
-    return jsonify(SummarySchema().dump(querying.summary(_actor(), now(), tz=query["tz"])))
+    return jsonify(dumper(SummarySchema)(querying.summary(_actor(), now(), tz=query["tz"])))
