@@ -240,10 +240,15 @@ def operation(
             max_body_bytes=max_body_bytes,
         )
 
+        # One instance of each schema per route: building a marshmallow schema costs more than loading
+        # a small body through it, and loading keeps no state on the instance.
+        query_schema = query() if query is not None else None
+        body_schema = body() if body is not None else None
+
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if query is not None:
-                kwargs["query"] = load(query(), query_arguments())
+            if query_schema is not None:
+                kwargs["query"] = load(query_schema, query_arguments())
             elif request.args:
                 # Like an unknown body field: a client that thinks a parameter does something must learn otherwise.
                 raise ValidationFailed(
@@ -252,8 +257,8 @@ def operation(
                 )
             if max_body_bytes is not None:
                 request.max_content_length = max_body_bytes
-            if body is not None:
-                kwargs["body"] = load(body(), json_body(optional=body_optional), dotted=dotted_errors)
+            if body_schema is not None:
+                kwargs["body"] = load(body_schema, json_body(optional=body_optional), dotted=dotted_errors)
             if not carries_secret:
                 return view(*args, **kwargs)
             response = make_response(view(*args, **kwargs))
