@@ -404,23 +404,21 @@ def make_app(database_url: str, workspace_id: str, user_id: str, signing_key: st
         zone = ZoneInfo(tz)
         expire_due(now)
         midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone).astimezone(UTC)
-        counters = database.one(f"SELECT {', '.join(COUNTERS.values())} FROM workspaces WHERE id = %s", (workspace_id,))
+        # The app's one statement: the workspace's counters and three index-range counts.
+        *counters, pending, executed, rejected = database.one(
+            f"SELECT {', '.join(COUNTERS.values())}, "
+            "(SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'proposed' "
+            "AND mode != 'dry_run' AND expires_at > %s), "
+            "(SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'executed' "
+            "AND executed_at >= %s), "
+            "(SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'rejected' "
+            "AND rejected_at >= %s) FROM workspaces WHERE id = %s",
+            (
+                workspace_id, database.stored_time(now), workspace_id, database.stored_time(midnight),
+                workspace_id, database.stored_time(midnight), workspace_id,
+            ),
+        )  # fmt: skip
         by_status = dict(zip(COUNTERS, counters, strict=True))
-        pending = database.one(
-            "SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'proposed' "
-            "AND mode != 'dry_run' AND expires_at > %s",
-            (workspace_id, database.stored_time(now)),
-        )[0]
-        executed = database.one(
-            "SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'executed' "
-            "AND executed_at >= %s",
-            (workspace_id, database.stored_time(midnight)),
-        )[0]
-        rejected = database.one(
-            "SELECT count(*) FROM deployment_actions WHERE workspace_id = %s AND status = 'rejected' "
-            "AND rejected_at >= %s",
-            (workspace_id, database.stored_time(midnight)),
-        )[0]
         database.rollback()
         return answer(
             {

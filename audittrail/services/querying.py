@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 from zoneinfo import available_timezones
 
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import tuple_
@@ -32,6 +35,7 @@ from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import DeploymentAction
 from audittrail.models import Workspace
+from audittrail.models.types import UTCDateTime
 from audittrail.models.types import is_valid_id
 from audittrail.models.workspace import STATUS_COUNTER_COLUMNS
 from audittrail.services import evidence
@@ -42,8 +46,12 @@ from audittrail.services.errors import ValidationFailed
 from audittrail.services.errors import error_for
 from audittrail.services.expiry import expire_due
 from audittrail.services.expiry import expire_one
-from audittrail.services.loading import approvals_of
-from audittrail.services.loading import load_action
+from audittrail.services.loading import ActionRow
+from audittrail.services.loading import action_rows
+from audittrail.services.loading import action_select
+from audittrail.services.loading import approval_rows_of
+from audittrail.services.loading import load_action_row
+from audittrail.services.loading import read
 from audittrail.services.runs import run_ids_for_targets
 from audittrail_evidence.jws import Keyring
 
@@ -99,7 +107,7 @@ class ActionSnapshot:
     version: int
     digest: str
     approval_receipt: str | None
-    events: list[AuditEvent] | None = None
+    events: list | None = None  # audit_events rows (their columns as attributes), oldest first
     run_id: str | None = None  # the run its target_ref names (runs.md §2), for the drawer's link
 
 
@@ -108,13 +116,13 @@ def _ref(user) -> UserRef | None:
 
 
 def snapshots(
-    actions: list[DeploymentAction], actor: Actor, now: datetime, keyring: Keyring | None = None
+    actions: list[DeploymentAction | ActionRow], actor: Actor, now: datetime, keyring: Keyring | None = None
 ) -> list[ActionSnapshot]:
     """Each action as this actor sees it now (approvals read in one query for all of them).
 
     `keyring` signs the approval receipts; without it they are null (the API always passes it).
     """
-    approvals = approvals_of(action.id for action in actions)
+    approvals = approval_rows_of(action.id for action in actions)
     runs_by_target = run_ids_for_targets(actor.workspace_id, {action.target_ref for action in actions})
     result = []
     for action in actions:
@@ -170,9 +178,7 @@ def snapshot(
     (result,) = snapshots([action], actor, now, keyring)
     if not with_events:
         return result
-    events = list(
-        db.session.scalars(select(AuditEvent).where(AuditEvent.action_id == action.id).order_by(AuditEvent.seq))
-    )
+    events = read(_events_statement(), {"action_id": action.id}).all()
     return ActionSnapshot(**{**result.__dict__, "events": events})
 
 
@@ -182,17 +188,30 @@ def _refuse_reading(actor: Actor) -> None:
         raise error_for(refusal)
 
 
-def get_action(actor: Actor, action_id: str, now: datetime) -> DeploymentAction:
-    """One action of the actor's workspace, expired first if its TTL has passed.
+def get_action(actor: Actor, action_id: str, now: datetime) -> ActionRow:
+    """One action of the actor's workspace (as read for its representation), expired first if its TTL has passed.
 
     Raises Forbidden, ActionNotFound (also for another workspace's id).
     """
     _refuse_reading(actor)
-    action = load_action(actor, action_id)
+    action = load_action_row(actor, action_id)
     if ttl_passed(ActionStatus(action.status), action.expires_at, now):
         expire_one(action.id, now, system_actor(actor.workspace_id, actor.request_id))
-        action = load_action(actor, action_id)
+        action = load_action_row(actor, action_id)
     return action
+
+
+@lru_cache(maxsize=1)
+def _events_statement():
+    """An action's events, oldest first, as the columns EventSchema reads (ix_audit_events_action)."""
+    events = AuditEvent.__table__
+    return select(events).where(events.c.action_id == bindparam("action_id")).order_by(events.c.seq)
+
+
+def written_action(actor: Actor, action_id: str) -> ActionRow:
+    """The action its writer just committed, read back for the answer (no read scope asked: a key
+    that may only propose or decide still gets the action it wrote). Raises ActionNotFound."""
+    return load_action_row(actor, action_id)
 
 
 def current_version(action_id: str) -> int:
@@ -222,25 +241,36 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def list_actions(
     actor: Actor, now: datetime, status: str | None = None, limit: int = 50, cursor: str | None = None
-) -> tuple[list[DeploymentAction], str | None]:
+) -> tuple[list[ActionRow], str | None]:
     """A page of the workspace's actions, newest first, and the cursor of the next page.
 
     Raises Forbidden, ValidationFailed (bad cursor).
     """
     _refuse_reading(actor)
-    expire_due(now, workspace_id=actor.workspace_id, request_id=actor.request_id)
-    query = select(DeploymentAction).where(DeploymentAction.workspace_id == actor.workspace_id)
+    expire_due(now, workspace_id=actor.workspace_id, request_id=actor.request_id, in_read=True)
+    parameters = {"workspace_id": actor.workspace_id, "limit": limit + 1}
     if status:
-        query = query.where(DeploymentAction.status == ActionStatus(status).value)
+        parameters["status"] = ActionStatus(status).value
     if cursor:
-        after_at, after_id = decode_cursor(cursor)
-        # A row-value comparison: both databases turn it into one index range, where the
-        # equivalent OR was filtered row by row (seconds, 1M rows deep).
-        query = query.where(tuple_(DeploymentAction.proposed_at, DeploymentAction.id) < tuple_(after_at, after_id))
-    query = query.order_by(DeploymentAction.proposed_at.desc(), DeploymentAction.id.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(query).unique())
+        parameters["after_at"], parameters["after_id"] = decode_cursor(cursor)
+    rows = action_rows(_page_statement(bool(status), bool(cursor)), parameters)
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+@lru_cache(maxsize=4)
+def _page_statement(by_status: bool, after_cursor: bool):
+    """A page of a workspace's actions, newest first; built once per shape."""
+    table = DeploymentAction.__table__
+    query = action_select().where(table.c.workspace_id == bindparam("workspace_id"))
+    if by_status:
+        query = query.where(table.c.status == bindparam("status"))
+    if after_cursor:
+        # A row-value comparison: both databases turn it into one index range, where the
+        # equivalent OR was filtered row by row (seconds, 1M rows deep).
+        after = tuple_(bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=String()))
+        query = query.where(tuple_(table.c.proposed_at, table.c.id) < after)
+    return query.order_by(table.c.proposed_at.desc(), table.c.id.desc()).limit(bindparam("limit", type_=Integer()))
 
 
 def summary(actor: Actor, now: datetime, tz: str = "UTC") -> dict:
@@ -250,37 +280,12 @@ def summary(actor: Actor, now: datetime, tz: str = "UTC") -> dict:
     """
     _refuse_reading(actor)
     zone = time_zone(tz)
-    expire_due(now, workspace_id=actor.workspace_id, request_id=actor.request_id)
+    expire_due(now, workspace_id=actor.workspace_id, request_id=actor.request_id, in_read=True)
     local_midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone).astimezone(UTC)
-    workspace = DeploymentAction.workspace_id == actor.workspace_id
-    counters = db.session.execute(
-        select(*(getattr(Workspace, column) for column in STATUS_COUNTER_COLUMNS.values())).where(
-            Workspace.id == actor.workspace_id
-        )
+    *counters, pending, executed_today, rejected_today = read(
+        _summary_statement(), {"workspace_id": actor.workspace_id, "now": now, "midnight": local_midnight}
     ).one()
     by_status = dict(zip(STATUS_COUNTER_COLUMNS, counters, strict=True))
-    pending = db.session.scalar(
-        select(func.count()).where(
-            workspace,
-            DeploymentAction.status == ActionStatus.PROPOSED,
-            DeploymentAction.mode != Mode.DRY_RUN,
-            DeploymentAction.expires_at > now,
-        )
-    )
-    executed_today = db.session.scalar(
-        select(func.count()).where(
-            workspace,
-            DeploymentAction.status == ActionStatus.EXECUTED,
-            DeploymentAction.executed_at >= local_midnight,
-        )
-    )
-    rejected_today = db.session.scalar(
-        select(func.count()).where(
-            workspace,
-            DeploymentAction.status == ActionStatus.REJECTED,
-            DeploymentAction.rejected_at >= local_midnight,
-        )
-    )
     return {
         "proposed": by_status[ActionStatus.PROPOSED],
         "pending_approval": pending,
@@ -290,6 +295,26 @@ def summary(actor: Actor, now: datetime, tz: str = "UTC") -> dict:
         "tz": tz,
         "as_of": now,
     }
+
+
+@lru_cache(maxsize=1)
+def _summary_statement():
+    """One statement, built once: the per-status counters of the workspace row and three index-range counts."""
+    workspace = DeploymentAction.workspace_id == bindparam("workspace_id")
+
+    def count(*conditions):
+        return select(func.count()).where(workspace, *conditions).scalar_subquery()
+
+    return select(
+        *(getattr(Workspace, column) for column in STATUS_COUNTER_COLUMNS.values()),
+        count(
+            DeploymentAction.status == ActionStatus.PROPOSED,
+            DeploymentAction.mode != Mode.DRY_RUN,
+            DeploymentAction.expires_at > bindparam("now"),
+        ),
+        count(DeploymentAction.status == ActionStatus.EXECUTED, DeploymentAction.executed_at >= bindparam("midnight")),
+        count(DeploymentAction.status == ActionStatus.REJECTED, DeploymentAction.rejected_at >= bindparam("midnight")),
+    ).where(Workspace.id == bindparam("workspace_id"))
 
 
 @lru_cache(maxsize=1)

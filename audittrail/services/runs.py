@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -37,6 +39,7 @@ from audittrail.services.errors import RunNotFound
 from audittrail.services.errors import ValidationFailed
 from audittrail.services.errors import error_for
 from audittrail.services.expiry import expire_due
+from audittrail.services.loading import read
 from audittrail.services.unit_of_work import in_unit_of_work
 from audittrail.services.unit_of_work import unit_of_work
 
@@ -316,14 +319,20 @@ def run_ids_for_targets(workspace_id: str, target_refs) -> dict[str, str]:
     wanted = set(target_refs)
     if not wanted:
         return {}
-    rows = db.session.execute(
-        select(RunRef.ref, RunRef.run_id, Run.started_at)
-        .join(Run, (Run.workspace_id == RunRef.workspace_id) & (Run.id == RunRef.run_id))
-        .where(RunRef.workspace_id == workspace_id, RunRef.ref.in_(wanted))
-    ).all()
+    rows = read(_refs_statement(), {"workspace_id": workspace_id, "refs": sorted(wanted)}).all()
     best: dict[str, tuple] = {}
     for ref, run_id, started_at in rows:
         rank = (ref == run_id, started_at, run_id)
         if ref not in best or rank > best[ref]:
             best[ref] = rank
     return {ref: rank[2] for ref, rank in best.items()}
+
+
+@lru_cache(maxsize=1)
+def _refs_statement():
+    """The runs holding some of these refs (every representation of an action asks): built once."""
+    return (
+        select(RunRef.ref, RunRef.run_id, Run.started_at)
+        .join(Run, (Run.workspace_id == RunRef.workspace_id) & (Run.id == RunRef.run_id))
+        .where(RunRef.workspace_id == bindparam("workspace_id"), RunRef.ref.in_(bindparam("refs", expanding=True)))
+    )
