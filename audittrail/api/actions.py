@@ -176,8 +176,8 @@ def propose_action(body):
         body_out = result.replayed_body
         action_id = json.loads(body_out)["id"]
     else:
-        body_out = render(result.action)
-        action_id = result.action.id
+        action_id = result.action_id
+        body_out = render(querying.written_action(actor, action_id))
     response = current_app.response_class(body_out, status=HTTPStatus.CREATED, mimetype="application/json")
     response.headers["Location"] = url_for("api.get_action", action_id=action_id)
     return response
@@ -262,6 +262,7 @@ def approve_action(action_id, body):
         note=body.get("note"),
         confirmation=body.get("confirmation"),
         expected_version=_if_match(),
+        reread=querying.written_action,
     )
     return _dump(action)
 
@@ -280,7 +281,9 @@ def approve_action(action_id, body):
 )
 def reject_action(action_id, body):
     """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer."""
-    action = deciding.reject_action(_actor(), action_id, now(), note=body.get("note"), expected_version=_if_match())
+    action = deciding.reject_action(
+        _actor(), action_id, now(), note=body.get("note"), expected_version=_if_match(), reread=querying.written_action
+    )
     return _dump(action)
 
 
@@ -305,6 +308,7 @@ def mark_executed(action_id, body):
         outcome=body.get("outcome"),
         expected_version=_if_match(),
         digest=body.get("digest"),
+        reread=querying.written_action,
     )
     return _dump(action)
 

@@ -3,7 +3,8 @@
 Every rule comes from one function, audittrail.domain.decide; this module reads the facts it
 needs, raises what it refuses, and writes what it allows: a compare-and-set on the row, and the
 audit event, in one unit of work, so that concurrent callers get exactly one winner per place
-and the losers leave nothing.
+and the losers leave nothing. Each returns the action as committed, read back by `reread`: the
+ORM row by default, a plain row (querying.written_action) for the API's answer.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def approve_action(
     note: str | None = None,
     confirmation: str | None = None,
     expected_version: int | None = None,
+    reread=load_action,
 ) -> DeploymentAction:
     """Record this person's approval; the N-th moves the action to `approved` (policy.md §3).
 
@@ -193,7 +195,7 @@ def approve_action(
             # unit of work rolls the count back with it.
             raise AlreadyApproved() from None
         _record_approval_event(actor, action, now, note, received, required)
-    return load_action(actor, action_id)
+    return reread(actor, action_id)
 
 
 def _record_approval_event(actor, action, now, note, received: int, required: int) -> None:
@@ -223,7 +225,12 @@ def _record_approval_event(actor, action, now, note, received: int, required: in
 
 
 def reject_action(
-    actor: Actor, action_id: str, now: datetime, note: str | None = None, expected_version: int | None = None
+    actor: Actor,
+    action_id: str,
+    now: datetime,
+    note: str | None = None,
+    expected_version: int | None = None,
+    reread=load_action,
 ) -> DeploymentAction:
     """Reject a proposed or approved action: a veto by an approver, or a withdrawal by its proposer.
 
@@ -237,6 +244,7 @@ def reject_action(
         values={"rejected_at": now, "rejected_by_id": actor.user_id, "rejection_note": _clean(note)},
         data={"note": _clean(note)},
         expected_version=expected_version,
+        reread=reread,
     )
 
 
@@ -247,6 +255,7 @@ def mark_executed(
     outcome: dict | None = None,
     expected_version: int | None = None,
     digest: str | None = None,
+    reread=load_action,
 ) -> DeploymentAction:
     """Record the external runner's execution of an approved action.
 
@@ -271,6 +280,7 @@ def mark_executed(
         data=data,
         expected_version=expected_version,
         guard=same_digest,
+        reread=reread,
     )
 
 
@@ -283,6 +293,7 @@ def _move(
     data: dict,
     expected_version: int | None = None,
     guard=None,
+    reread=load_action,
 ):
     _refuse_before_reading(actor, transition)
     with unit_of_work():
@@ -315,4 +326,4 @@ def _move(
             status_to=rule.target,
             data=data,
         )
-    return load_action(actor, action_id)
+    return reread(actor, action_id)

@@ -69,6 +69,8 @@ class IdempotencyRequest:
 class ProposeResult:
     action: DeploymentAction | None
     replayed_body: str | None = None
+    # Read before the commit expired the row: an answer reads the action back by it in one query.
+    action_id: str | None = None
 
 
 def request_fingerprint(body: dict) -> str:
@@ -102,6 +104,7 @@ def propose_action(
     try:
         with unit_of_work():
             action = _insert(actor, proposal, tier, mode, ttl, now)
+            action_id = action.id
             if idempotency is not None:
                 db.session.add(
                     IdempotencyRecord(
@@ -122,7 +125,7 @@ def propose_action(
         if replay is not None:
             return replay
         raise
-    return ProposeResult(action)
+    return ProposeResult(action, action_id=action_id)
 
 
 def _validated(proposal: Proposal, settings: ProposalSettings) -> tuple[int, Mode, int]:
