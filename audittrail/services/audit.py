@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlalchemy import func
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -96,23 +99,15 @@ def append_event(
     An event of an action also moves that action's `version` (live.md §1), and on PostgreSQL
     every event sends a NOTIFY on NOTIFY_CHANNEL, which the database delivers only at commit.
     """
+    # Statements built once, run on the session's connection; pending ORM changes go first, as
+    # Session.execute's autoflush did (the lock order stays: the caller's write, then the workspace).
+    db.session.flush()
+    connection = db.session.connection()
     if action_id is not None:
         _bump_version(action_id)
-    values = {"audit_seq": Workspace.audit_seq + 1}
-    if status_from is not None:
-        column = STATUS_COUNTER_COLUMNS[status_from]
-        values[column] = getattr(Workspace, column) - 1
-    if status_to is not None:
-        column = STATUS_COUNTER_COLUMNS[status_to]
-        values[column] = getattr(Workspace, column) + 1
-    row = db.session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id)
-        .values(**values)
-        .returning(Workspace.audit_seq, Workspace.audit_head_hash)
-        .execution_options(synchronize_session=False)
+    seq, prev_hash = connection.execute(
+        _advance_head(status_from and str(status_from), status_to and str(status_to)), {"workspace_id": workspace_id}
     ).one()
-    seq, prev_hash = row
     encoded = canonical_json(data)
     fields = dict(
         workspace_id=workspace_id,
@@ -128,17 +123,43 @@ def append_event(
         data=encoded,
     )
     digest = event_hash(prev_hash=prev_hash, **fields)
-    db.session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id)
-        .values(audit_head_hash=digest)
-        .execution_options(synchronize_session=False)
-    )
-    event = AuditEvent(prev_hash=prev_hash, hash=digest, **fields)
-    db.session.add(event)
-    db.session.flush()
+    connection.execute(_SET_HEAD_HASH, {"workspace_id": workspace_id, "hash": digest})
+    event_id = connection.execute(_INSERT_EVENT, {**fields, "prev_hash": prev_hash, "hash": digest}).scalar_one()
     _notify(workspace_id)
-    return event
+    # The stored event as an object (not added to the session: the row is already written).
+    return AuditEvent(id=event_id, prev_hash=prev_hash, hash=digest, **fields)
+
+
+@lru_cache(maxsize=64)
+def _advance_head(status_from: str | None, status_to: str | None):
+    """UPDATE … RETURNING that takes the next seq and moves the per-status counters; one per status pair."""
+    values = {"audit_seq": Workspace.audit_seq + 1}
+    if status_from is not None:
+        column = STATUS_COUNTER_COLUMNS[status_from]
+        values[column] = getattr(Workspace, column) - 1
+    if status_to is not None:
+        column = STATUS_COUNTER_COLUMNS[status_to]
+        values[column] = getattr(Workspace, column) + 1
+    return (
+        update(Workspace.__table__)
+        .where(Workspace.__table__.c.id == bindparam("workspace_id"))
+        .values(**values)
+        .returning(Workspace.__table__.c.audit_seq, Workspace.__table__.c.audit_head_hash)
+    )
+
+
+_workspaces = Workspace.__table__
+_SET_HEAD_HASH = (
+    update(_workspaces).where(_workspaces.c.id == bindparam("workspace_id")).values(audit_head_hash=bindparam("hash"))
+)
+_INSERT_EVENT = insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.id)
+_actions = DeploymentAction.__table__
+_BUMP_VERSION = (
+    update(_actions)
+    .where(_actions.c.id == bindparam("action_id"))
+    .values(version=_actions.c.version + 1)
+    .returning(_actions.c.version)
+)
 
 
 # Streams in every process LISTEN here (audittrail.live); the payload is the workspace id. A wake-up
@@ -147,13 +168,7 @@ NOTIFY_CHANNEL = "audittrail_events"
 
 
 def _bump_version(action_id: str) -> None:
-    version = db.session.execute(
-        update(DeploymentAction)
-        .where(DeploymentAction.id == action_id)
-        .values(version=DeploymentAction.version + 1)
-        .returning(DeploymentAction.version)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    version = db.session.connection().execute(_BUMP_VERSION, {"action_id": action_id}).scalar_one()
     # An action already loaded in this session (a proposal being rendered) shows the new version.
     loaded = db.session.identity_map.get(db.session.identity_key(DeploymentAction, action_id))
     if loaded is not None:

@@ -44,8 +44,12 @@ from audittrail.services.errors import ServiceError
 from audittrail.services.errors import VersionMismatch
 from audittrail.services.errors import error_for
 from audittrail.services.expiry import expire_one
+from audittrail.services.loading import ActionRow
+from audittrail.services.loading import ApprovalRow
+from audittrail.services.loading import approval_rows_of
 from audittrail.services.loading import approvals_of
 from audittrail.services.loading import load_action
+from audittrail.services.loading import load_action_row
 from audittrail.services.unit_of_work import unit_of_work
 
 _LOST_RACE = "Someone else changed this action first; reload it."
@@ -74,12 +78,13 @@ def allowed_transitions(
     return allowed_for(action_facts(action, approvals), actor.caller, now)
 
 
-def _load_for_decision(actor: Actor, action_id: str) -> tuple[DeploymentAction, list[ActionApproval]]:
+def _load_for_decision(actor: Actor, action_id: str) -> tuple[ActionRow, list[ApprovalRow]]:
     # Approvals first, then the row: an approval and the status it completes commit together, so
     # a caller who sees an approval also sees its status, and a loser of a race that completed the
     # action is told `invalid_transition`, never `already_approved` about an action now approved.
-    approvals = approvals_of([action_id])[action_id] if is_valid_id(action_id, "act") else []
-    return load_action(actor, action_id), approvals
+    # Both as plain rows (one Core select each): the decision reads them, the writes are statements.
+    approvals = approval_rows_of([action_id])[action_id] if is_valid_id(action_id, "act") else []
+    return load_action_row(actor, action_id), approvals
 
 
 def _check_version(action: DeploymentAction, expected_version: int | None) -> None:
@@ -210,7 +215,7 @@ def _record_approval_event(actor, action, now, note, received: int, required: in
         )
         return
     approvers = [
-        {"id": approval.user_id, "name": approval.user.name} for approval in approvals_of([action.id])[action.id]
+        {"id": approval.user_id, "name": approval.user.name} for approval in approval_rows_of([action.id])[action.id]
     ]
     append_event(
         workspace_id=action.workspace_id,

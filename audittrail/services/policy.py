@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy import select
+
 from audittrail.domain import DEFAULT_TIER_RULES
 from audittrail.domain import TIERS
 from audittrail.domain import Capability
@@ -20,6 +23,7 @@ from audittrail.services.audit import append_event
 from audittrail.services.audit import lock_workspace
 from audittrail.services.errors import ValidationFailed
 from audittrail.services.errors import error_for
+from audittrail.services.loading import read
 from audittrail.services.unit_of_work import unit_of_work
 
 
@@ -85,5 +89,11 @@ def replace_policy(actor: Actor, tiers: dict[int, TierRule], now: datetime) -> P
 
 
 def rule_for_new_action(workspace_id: str, tier: int) -> TierRule:
-    """The rule a proposal of this tier is fixed to, now."""
-    return tier_rules(db.session.get(Workspace, workspace_id, populate_existing=True))[tier]
+    """The rule a proposal of this tier is fixed to, now: the workspace's stored policy, read as it
+    is committed (one column, one Core select; every proposal asks), else the defaults."""
+    db.session.flush()  # a policy changed earlier in this unit of work counts, as a session read's autoflush did
+    stored = read(_POLICY_STATEMENT, {"workspace_id": workspace_id}).scalar_one()
+    return DEFAULT_TIER_RULES[tier] if not stored else TierRule.from_dict(stored[str(tier)])
+
+
+_POLICY_STATEMENT = select(Workspace.__table__.c.policy).where(Workspace.__table__.c.id == bindparam("workspace_id"))
