@@ -1,6 +1,8 @@
-"""Load benchmark of the Deployment Actions API: `make bench` (`python -m bench.run`).
+"""Benchmarks of the Deployment Actions API: `make bench` (`python -m bench.run`), `make bench-quick`.
 
-Seeds one workspace with 1 000, 100 000 and 1 000 000 actions, runs a bounded load against
-`gunicorn wsgi:app` (2 workers) on SQLite and on PostgreSQL, and against a bare Flask app under
-the same settings (the floor). Results land in bench/results/ (git-ignored). Not part of CI.
+Every figure is a ratio to the lean reference (bench/lean.py): the same answers, from the same
+database, through Flask with the raw driver and json. `bench.quick` measures it in one process on
+SQLite (before every commit touching the read path); `bench.run` under gunicorn on SQLite and
+PostgreSQL at 1 000, 100 000 and 1 000 000 actions. Results land in bench/results/ (git-ignored).
+Not part of CI.
 """

@@ -1,10 +1,12 @@
 """`python -m bench.run`: seed, serve with gunicorn, load, and report (see bench/__init__.py).
 
 For each backend (SQLite file, PostgreSQL database `bench`) and each size (1k, 100k, 1M actions
-in one workspace): grow the workspace to the size, start `gunicorn -w 2 wsgi:app`, and drive
-each endpoint for `--duration` seconds (after a short warm-up), then the writes (propose, then
-approve on proposed rows). Before each backend, the floor (bench/floor.py under the same
-gunicorn settings) gets the same load. Results: bench/results/results.json, results.md, latency.png.
+in one workspace): grow the workspace to the size, start `gunicorn -w 2 wsgi:app` and, under the
+same settings, `gunicorn -w 2` of the lean reference (bench/lean.py: the same answers from the
+same database with the raw driver and json), check they answer alike, then drive each endpoint on
+one, then the other, A B A B (`--segments`), for `--duration` seconds per side, then the writes
+(propose, then approve on proposed rows). Every figure is reported with its ratio to the lean
+route's, and each worker's peak RSS. Results: bench/results/results.json, results.md, latency.png.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WORK = RESULTS / "work"
 API = "/api/v1/deployments"
+LEAN = "/lean"
 READS = ["list", "deep_page", "filtered", "summary", "detail"]
 WRITES = ["propose", "approve"]
 SECRET = "bench-secret-key-0123456789abcdef0123456789abcdef"
@@ -90,7 +94,8 @@ def app_environment(database_url: str) -> dict:
 def gunicorn(app: str, env: dict, workers: int = 2, with_process: bool = False):
     """`gunicorn -w 2 <app>` on a free loopback port; yields its base URL (and the master's Popen); stops it on exit."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
+    # gunicorn.conf.py (read from the project directory) sets the production worker class: gevent.
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gevent", "-b", f"127.0.0.1:{port}", app]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -179,6 +184,13 @@ def bench_backend(backend: str, database_url: str, args, wrk: str | None, result
     with app.app_context():
         world = seed.create_world(datetime.now(UTC))
         headers_for = {"X-API-Key": world.api_key}
+        api_key_id = db.session.execute(db.text("SELECT id FROM api_keys")).scalar()
+        lean_env = {
+            **env,
+            "BENCH_LEAN_WORKSPACE": world.workspace_id,
+            "BENCH_LEAN_USER": world.operator_id,
+            "BENCH_LEAN_API_KEY_ID": api_key_id,
+        }
         detail_ids: list[str] = []
         for size in args.sizes:
             inserted, seconds = seed.grow_to(world, size, datetime.now(UTC), rng)
@@ -191,31 +203,123 @@ def bench_backend(backend: str, database_url: str, args, wrk: str | None, result
             db.engine.dispose()
             record = {"seed_seconds": round(seconds, 2), "inserted": inserted, "endpoints": {}}
             results["backends"][backend]["sizes"][str(size)] = record
-            with gunicorn("wsgi:app", env) as base:
-                if "floor_bytes" not in results:
-                    results["floor_bytes"] = len(fetch(base, f"{API}/actions?limit=50", world.api_key))
+            with (
+                gunicorn("wsgi:app", env, with_process=True) as (base, app_server),
+                gunicorn("bench.lean:from_environment()", lean_env, with_process=True) as (lean_base, lean_server),
+            ):
+                _check_same_answers(base, lean_base, world.api_key, cursor, detail_ids)
                 plans = {
-                    "list": [Request("GET", f"{API}/actions?limit=50")],
-                    "deep_page": [Request("GET", f"{API}/actions?limit=50&cursor={cursor}")],
-                    "filtered": [Request("GET", f"{API}/actions?status=rejected&limit=50")],
-                    "summary": [Request("GET", f"{API}/summary?tz=UTC")],
-                    "detail": [Request("GET", f"{API}/actions/{action_id}") for action_id in detail_ids],
-                    "propose": [Request("POST", f"{API}/actions", PROPOSE_BODY)],
+                    "list": "/actions?limit=50",
+                    "deep_page": f"/actions?limit=50&cursor={cursor}",
+                    "filtered": "/actions?status=rejected&limit=50",
+                    "summary": "/summary?tz=UTC",
                 }
-                for name in READS + ["propose"]:
-                    record["endpoints"][name] = load(base, plans[name], headers_for, args, wrk).as_dict()
+                for name in READS:
+                    if name == "detail":
+                        ours = [Request("GET", f"{API}/actions/{action_id}") for action_id in detail_ids]
+                        theirs = [Request("GET", f"{LEAN}/actions/{action_id}") for action_id in detail_ids]
+                    else:
+                        ours, theirs = [Request("GET", API + plans[name])], [Request("GET", LEAN + plans[name])]
+                    record["endpoints"][name] = paired(base, ours, lean_base, theirs, headers_for, args, wrk)
                     log(f"{backend} {size:>9,} {name:<10} {_line(record['endpoints'][name])}")
-                # Approvals consume proposed rows: those the propose load made, topped up in bulk.
-                wanted = int(max(record["endpoints"]["propose"]["rps"], 200) * (args.duration + args.warmup) * 2)
+                record["endpoints"]["propose"] = paired(
+                    base,
+                    [Request("POST", f"{API}/actions", PROPOSE_BODY)],
+                    lean_base,
+                    [Request("POST", f"{LEAN}/actions", PROPOSE_BODY)],
+                    headers_for,
+                    args,
+                    wrk,
+                )
+                log(f"{backend} {size:>9,} {'propose':<10} {_line(record['endpoints']['propose'])}")
+                # Approvals consume proposed rows: those the propose loads made, topped up in bulk; half each.
+                rps = max(record["endpoints"]["propose"]["app"]["rps"], record["endpoints"]["propose"]["lean"]["rps"])
+                wanted = int(max(rps, 200) * (args.duration + args.warmup) * 3)
                 pool = _approval_pool(world, wanted, rng)
-                approve = [
-                    Request("POST", f"{API}/actions/{action_id}/approve", '{"note": "bench"}') for action_id in pool
-                ]
-                record["endpoints"]["approve"] = load(base, approve, headers_for, args, wrk, once=True).as_dict()
+                ours = [Request("POST", f"{API}/actions/{i}/approve", '{"note": "bench"}') for i in pool[0::2]]
+                theirs = [Request("POST", f"{LEAN}/actions/{i}/approve", '{"note": "bench"}') for i in pool[1::2]]
+                record["endpoints"]["approve"] = paired(
+                    base, ours, lean_base, theirs, headers_for, args, wrk, once=True
+                )
                 log(f"{backend} {size:>9,} {'approve':<10} {_line(record['endpoints']['approve'])}")
+                record["peak_rss_mib"] = {"app": worker_peak_rss(app_server), "lean": worker_peak_rss(lean_server)}
+                log(f"{backend} {size:>9,} peak RSS per worker (MiB): {record['peak_rss_mib']}")
             record["rows_after"] = _count(world)
         db.session.remove()
         db.engine.dispose()
+
+
+def paired(base, ours, lean_base, theirs, headers, args, wrk, once=False) -> dict:
+    """The app's load and the lean reference's, interleaved A B A B (`--segments` each), same settings.
+
+    Each side's figures: requests and failures summed, req/s over its measured seconds, p50/p95/p99
+    the median of its segments'. The ratios: the app's p50 over the lean one's, its req/s as a
+    share of the lean one's.
+    """
+    segments = max(1, args.segments)
+    duration = args.duration / segments
+    runs = {"app": [], "lean": []}
+    queues = {"app": list(ours), "lean": list(theirs)}
+    for index in range(segments):
+        order = [("app", base, {**headers}), ("lean", lean_base, {})]
+        for side, url, sent in order if index % 2 == 0 else reversed(order):
+            plan = queues[side]
+            if once:
+                share = len(plan) // (segments - index)
+                plan, queues[side] = plan[:share], plan[share:]
+            elif args.warmup > 0:
+                run_load(url, plan, sent, args.warmup / segments, args.connections, args.max_requests, wrk=wrk)
+            runs[side].append(
+                run_load(url, plan, sent, duration, args.connections, args.max_requests, once=once, wrk=wrk).as_dict()
+            )
+    result = {side: _combine(parts) for side, parts in runs.items()}
+    result["ratio"] = {
+        "p50_x": result["app"]["p50_ms"] / result["lean"]["p50_ms"],
+        "throughput_share": result["app"]["rps"] / result["lean"]["rps"] if result["lean"]["rps"] else 0.0,
+    }
+    return result
+
+
+def _combine(parts: list[dict]) -> dict:
+    seconds = sum(part["seconds"] for part in parts)
+    requests = sum(part["requests"] for part in parts)
+    combined = {
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds if seconds else 0.0,
+        "failures": sum(part["failures"] for part in parts),
+        "client": parts[0]["client"],
+        "segments": parts,
+    }
+    for quantile in ("p50_ms", "p95_ms", "p99_ms"):
+        combined[quantile] = statistics.median(part[quantile] for part in parts)
+    return combined
+
+
+def worker_peak_rss(master: subprocess.Popen) -> list[float]:
+    """Each gunicorn worker's peak resident memory (VmHWM), MiB: the master's children."""
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(master.pid) and "VmHWM" in fields:
+            peaks.append(round(int(fields["VmHWM"].split()[0]) / 1024, 1))
+    return sorted(peaks)
+
+
+def _check_same_answers(base: str, lean_base: str, api_key: str, cursor: str, detail_ids: list[str]) -> None:
+    """The lean reference answers what the app answers (the summary's `as_of` aside), or the run stops."""
+    for path in ("/actions?limit=50", f"/actions?limit=50&cursor={cursor}", "/summary?tz=UTC", *(
+        f"/actions/{action_id}" for action_id in detail_ids[:3]
+    )):  # fmt: skip
+        ours = json.loads(fetch(base, API + path, api_key))
+        theirs = json.loads(fetch(lean_base, LEAN + path, ""))
+        ours.pop("as_of", None), theirs.pop("as_of", None)
+        if ours != theirs:
+            raise RuntimeError(f"the lean reference does not answer {path} as the app does")
 
 
 def _remember(backend, database_url, world, cursor, detail_ids) -> None:
@@ -247,18 +351,12 @@ def load(base, requests, headers, args, wrk, once=False):
 
 
 def _line(result: dict) -> str:
+    app, lean, ratio = result["app"], result["lean"], result["ratio"]
     return (
-        f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  p95 {result['p95_ms']:7.2f} ms  "
-        f"p99 {result['p99_ms']:7.2f} ms  n={result['requests']} failures={result['failures']}"
+        f"app {app['rps']:7.1f} req/s p50 {app['p50_ms']:7.2f} ms | lean {lean['rps']:7.1f} req/s p50 "
+        f"{lean['p50_ms']:6.2f} ms | p50 {ratio['p50_x']:.2f}x, throughput {ratio['throughput_share']:.0%} "
+        f"(n={app['requests']}/{lean['requests']}, failures {app['failures']}/{lean['failures']})"
     )
-
-
-def bench_floor(args, wrk, floor_bytes: int) -> dict:
-    env = {**os.environ, "BENCH_FLOOR_BYTES": str(floor_bytes)}
-    with gunicorn("bench.floor:app", env) as base:
-        result = load(base, [Request("GET", "/floor")], {}, args, wrk).as_dict()
-    log(f"floor ({floor_bytes:,} B)        {_line(result)}")
-    return result
 
 
 # --------------------------------------------------------------------------- main
@@ -270,6 +368,7 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds of measured load per endpoint")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded load before each")
+    parser.add_argument("--segments", type=int, default=2, help="A B segments per side and endpoint (A B A B)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--max-requests", type=int, default=50_000, help="cap on requests per load")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
@@ -296,7 +395,8 @@ def main(argv=None) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "connections": args.connections,
-            "gunicorn": "-w 2 (sync workers)",
+            "gunicorn": "-w 2 -k gevent (gunicorn.conf.py), the app and the lean reference alike",
+            "segments": args.segments,
             "client": "wrk" if wrk else "python",
             "rate_limit_storage": REDIS_URL if redis_reachable() else "memory://",
         },
@@ -307,12 +407,7 @@ def main(argv=None) -> int:
         if database_url is None:
             continue
         results["backends"][backend] = {"sizes": {}}
-        if "floor_bytes" in results:
-            results["backends"][backend]["floor"] = bench_floor(args, wrk, results["floor_bytes"])
         bench_backend(backend, database_url, args, wrk, results)
-        if "floor" not in results["backends"][backend]:
-            # The first backend learns the list page's size while it runs: measure its floor after.
-            results["backends"][backend]["floor"] = bench_floor(args, wrk, results["floor_bytes"])
     export = None
     if args.export_sizes:
         from bench import export as export_bench
