@@ -77,10 +77,12 @@ def _project_path(app: Flask, name: str):
 
 
 def _fixed_settings(config: dict) -> dict:
-    engine_options = {"pool_pre_ping": True}
+    engine_options = {}
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file has no server to drop the connection: a ping would be one wasted statement per request.
         engine_options["connect_args"] = {"timeout": 15, "check_same_thread": False}
     else:
+        engine_options["pool_pre_ping"] = True
         engine_options.update({"pool_size": 10, "max_overflow": 10, "pool_timeout": 10, "pool_recycle": 1800})
         engine_options["connect_args"] = {"connect_timeout": 5}
     settings = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -182,25 +183,29 @@ def approve_action(
                 )
                 .execution_options(synchronize_session=False)
             )
-        db.session.add(
-            ActionApproval(
-                workspace_id=action.workspace_id,
-                action_id=action.id,
-                user_id=actor.user_id,
-                person_id=actor.person_id,
-                api_key_id=actor.api_key_id,
-                at=now,
-                note=_clean(note),
-            )
-        )
         try:
-            db.session.flush()
+            db.session.connection().execute(
+                _INSERT_APPROVAL,
+                {
+                    "workspace_id": action.workspace_id,
+                    "action_id": action.id,
+                    "user_id": actor.user_id,
+                    "person_id": actor.person_id,
+                    "api_key_id": actor.api_key_id,
+                    "at": now,
+                    "note": _clean(note),
+                },
+            )
         except IntegrityError:
             # The same person (or their agent, or its owner) approved at the same moment; the
             # unit of work rolls the count back with it.
             raise AlreadyApproved() from None
         _record_approval_event(actor, action, now, note, received, required)
     return reread(actor, action_id)
+
+
+# The approval's row, written as one statement built once (nothing reads it back as an object).
+_INSERT_APPROVAL = insert(ActionApproval.__table__)
 
 
 def _record_approval_event(actor, action, now, note, received: int, required: int) -> None:
