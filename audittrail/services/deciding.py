@@ -10,7 +10,9 @@ ORM row by default, a plain row (querying.written_action) for the API's answer.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -157,31 +159,17 @@ def approve_action(
         # One statement takes the place: the count moves only while it is below N and the row is
         # still proposed, so racing approvers are counted one at a time and never past N. The row
         # stays locked (PostgreSQL) or the database write-locked (SQLite) until the commit.
-        received = db.session.execute(
-            update(DeploymentAction)
-            .where(
-                DeploymentAction.id == action.id,
-                DeploymentAction.status == ActionStatus.PROPOSED,
-                DeploymentAction.approvals_received < required,
-                *_version_guard(expected_version),
-            )
-            .values(approvals_received=DeploymentAction.approvals_received + 1)
-            .returning(DeploymentAction.approvals_received)
-            .execution_options(synchronize_session=False)
+        connection = db.session.connection()
+        received = connection.execute(
+            _count_approval(expected_version is not None),
+            {"action_id": action.id, "required": required, "expected_version": expected_version},
         ).scalar()
         if received is None:
             raise _lost(action.id, Transition.APPROVE, expected_version)
         if received >= required:
-            db.session.execute(
-                update(DeploymentAction)
-                .where(DeploymentAction.id == action.id)
-                .values(
-                    status=ActionStatus.APPROVED.value,
-                    approved_at=now,
-                    approved_by_id=actor.user_id,
-                    approver_note=_clean(note),
-                )
-                .execution_options(synchronize_session=False)
+            connection.execute(
+                _SET_APPROVED,
+                {"action_id": action.id, "at": now, "by": actor.user_id, "note": _clean(note)},
             )
         try:
             db.session.connection().execute(
@@ -204,8 +192,37 @@ def approve_action(
     return reread(actor, action_id)
 
 
-# The approval's row, written as one statement built once (nothing reads it back as an object).
+# The approval's statements, built once (nothing reads their rows back as objects).
 _INSERT_APPROVAL = insert(ActionApproval.__table__)
+_actions = DeploymentAction.__table__
+_SET_APPROVED = (
+    update(_actions)
+    .where(_actions.c.id == bindparam("action_id"))
+    .values(
+        status=ActionStatus.APPROVED.value,
+        approved_at=bindparam("at", type_=_actions.c.approved_at.type),
+        approved_by_id=bindparam("by", type_=_actions.c.approved_by_id.type),
+        approver_note=bindparam("note", type_=_actions.c.approver_note.type),
+    )
+)
+
+
+@lru_cache(maxsize=2)
+def _count_approval(with_version: bool):
+    """One statement takes an approval's place: the count moves only while it is below N and the row is
+    still proposed (and, with If-Match, still at that version)."""
+    guard = [_actions.c.version == bindparam("expected_version")] if with_version else []
+    return (
+        update(_actions)
+        .where(
+            _actions.c.id == bindparam("action_id"),
+            _actions.c.status == ActionStatus.PROPOSED.value,
+            _actions.c.approvals_received < bindparam("required"),
+            *guard,
+        )
+        .values(approvals_received=_actions.c.approvals_received + 1)
+        .returning(_actions.c.approvals_received)
+    )
 
 
 def _record_approval_event(actor, action, now, note, received: int, required: int) -> None:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from audittrail.domain import ActionStatus
 from audittrail.domain import ActionType
@@ -20,6 +22,7 @@ from audittrail.domain import tier_of
 from audittrail.extensions import db
 from audittrail.models import DeploymentAction
 from audittrail.models import IdempotencyRecord
+from audittrail.models.types import new_id
 from audittrail.services.actors import Actor
 from audittrail.services.actors import system_actor
 from audittrail.services.audit import append_event
@@ -145,9 +148,15 @@ def _validated(proposal: Proposal, settings: ProposalSettings) -> tuple[int, Mod
     return tier, Mode(proposal.mode or Mode.SUPERVISED), ttl
 
 
+_ACTION_COLUMNS = tuple(column.key for column in DeploymentAction.__table__.columns)
+_INSERT_ACTION = insert(DeploymentAction.__table__)
+
+
 def _insert(actor: Actor, proposal: Proposal, tier: int, mode: Mode, ttl: int, now: datetime) -> DeploymentAction:
     rule = rule_for_new_action(actor.workspace_id, tier)
-    action = DeploymentAction(
+    columns = dict.fromkeys(_ACTION_COLUMNS)
+    columns.update(
+        id=new_id("act"),
         workspace_id=actor.workspace_id,
         tier=tier,
         action_type=ActionType(proposal.action_type).value,
@@ -162,9 +171,15 @@ def _insert(actor: Actor, proposal: Proposal, tier: int, mode: Mode, ttl: int, n
         proposed_by_id=actor.user_id,
         policy=rule.as_dict(),
         approvals_received=0,
+        version=0,
     )
-    db.session.add(action)
+    # One prebuilt INSERT rather than an ORM flush; the row then joins the session as if loaded
+    # (persistent, nothing pending), so callers get the ORM object as before.
     db.session.flush()
+    db.session.connection().execute(_INSERT_ACTION, columns)
+    action = DeploymentAction(**columns)
+    make_transient_to_detached(action)
+    db.session.add(action)
     append_event(
         workspace_id=action.workspace_id,
         action_id=action.id,
