@@ -1,0 +1,305 @@
+"""The audit log as the webhooks' outbox (webhooks.md §3): queue, claim, record.
+
+Nothing is written twice to tell the worker something happened: the chain is the record, and
+each webhook keeps a cursor on its `seq`. The worker turns the events past a cursor into
+delivery rows (one per webhook and event, unique), claims due rows with a lease (a
+compare-and-set that works the same on SQLite and PostgreSQL), sends, and records the outcome
+only if it still holds the lease. A worker killed mid-attempt leaves a lease that runs out: the
+row is claimed again, with the same id, so the receiver can tell the duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from audittrail.domain.webhooks import FAILURES_BEFORE_DISABLING
+from audittrail.domain.webhooks import MAX_ATTEMPTS
+from audittrail.domain.webhooks import DeliveryState
+from audittrail.domain.webhooks import delivery_type
+from audittrail.domain.webhooks import parse_retry_after
+from audittrail.domain.webhooks import retry_delay
+from audittrail.extensions import db
+from audittrail.models import AuditEvent
+from audittrail.models import Webhook
+from audittrail.models import WebhookDelivery
+from audittrail.models import Workspace
+from audittrail.services.audit import lock_workspace
+from audittrail.services.unit_of_work import unit_of_work
+from audittrail.services.webhook_http import AttemptResult
+
+QUEUE_BATCH = 500
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this worker holds the lease of, with what it needs to send it."""
+
+    delivery_id: str
+    token: str
+    attempts: int
+    webhook_id: str
+    workspace_id: str
+    event_seq: int | None
+    url: str
+    secret: str
+    format: str
+
+
+def queue_new_events(now: datetime, batch: int = QUEUE_BATCH) -> int:
+    """Give every enabled webhook a delivery for each subscribed event past its cursor; how many were queued."""
+    behind = db.session.execute(
+        select(Webhook.id)
+        .join(Workspace, Workspace.id == Webhook.workspace_id)
+        .where(Webhook.deleted_at.is_(None), Webhook.disabled_at.is_(None), Webhook.cursor_seq < Workspace.audit_seq)
+    ).all()
+    db.session.rollback()
+    return sum(_queue_for(webhook_id, now, batch) for (webhook_id,) in behind)
+
+
+def _queue_for(webhook_id: str, now: datetime, batch: int) -> int:
+    with unit_of_work():
+        # Written first: the row lock (PostgreSQL) or the write lock (SQLite) is taken before the
+        # cursor is read, so two workers never queue the same events; the loser finds it moved.
+        locked = db.session.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook_id, Webhook.deleted_at.is_(None), Webhook.disabled_at.is_(None))
+            .values(cursor_seq=Webhook.cursor_seq)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if locked != 1:
+            return 0
+        webhook = db.session.scalars(
+            select(Webhook).where(Webhook.id == webhook_id).execution_options(populate_existing=True)
+        ).one()
+        return _queue_past_cursor(webhook, now, batch)
+
+
+def _queue_past_cursor(webhook: Webhook, now: datetime, batch: int | None) -> int:
+    """Queue the webhook's events after its cursor (up to `batch` of them) and move the cursor on."""
+    query = (
+        select(AuditEvent.seq, AuditEvent.type)
+        .where(AuditEvent.workspace_id == webhook.workspace_id, AuditEvent.seq > webhook.cursor_seq)
+        .order_by(AuditEvent.seq)
+    )
+    if batch is not None:
+        query = query.limit(batch)
+    events = db.session.execute(query).all()
+    if not events:
+        return 0
+    subscribed = set(webhook.event_types)
+    queued = 0
+    for seq, event_type in events:
+        if event_type not in subscribed:
+            continue
+        db.session.add(
+            WebhookDelivery(
+                webhook_id=webhook.id,
+                workspace_id=webhook.workspace_id,
+                event_seq=seq,
+                type=delivery_type(event_type),
+                state=DeliveryState.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        queued += 1
+    webhook.cursor_seq = events[-1].seq
+    db.session.flush()
+    return queued
+
+
+def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[Claim]:
+    """Claim up to `limit` due deliveries of live webhooks, each with a lease of `lease_seconds`.
+
+    A disabled webhook's deliveries wait for it to be enabled; a ping goes even so (an admin asked
+    for it). A deleted webhook's are never claimed.
+    """
+    if limit <= 0:
+        return []
+    candidates = db.session.execute(
+        select(WebhookDelivery.id)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(
+            WebhookDelivery.state == DeliveryState.PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+            Webhook.deleted_at.is_(None),
+            or_(Webhook.disabled_at.is_(None), WebhookDelivery.event_seq.is_(None)),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit * 4)
+    ).all()
+    db.session.rollback()
+    claims: list[Claim] = []
+    # Shuffled so that several workers reading the same candidates mostly try different rows first.
+    ids = [delivery_id for (delivery_id,) in candidates]
+    random.shuffle(ids)
+    for delivery_id in ids:
+        if len(claims) >= limit:
+            break
+        claim = _claim(delivery_id, now, lease_seconds)
+        if claim is not None:
+            claims.append(claim)
+    return claims
+
+
+def _claim(delivery_id: str, now: datetime, lease_seconds: float) -> Claim | None:
+    token = secrets.token_hex(16)
+    with unit_of_work():
+        won = db.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == DeliveryState.PENDING,
+                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+            )
+            .values(lease_token=token, lease_until=now + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            return None
+        row = db.session.execute(
+            select(WebhookDelivery, Webhook)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(WebhookDelivery.id == delivery_id)
+            .execution_options(populate_existing=True)
+        ).one()
+        delivery, webhook = row
+        return Claim(
+            delivery_id=delivery.id,
+            token=token,
+            attempts=delivery.attempts,
+            webhook_id=webhook.id,
+            workspace_id=webhook.workspace_id,
+            event_seq=delivery.event_seq,
+            url=webhook.url,
+            secret=webhook.secret,
+            format=webhook.format,
+        )
+
+
+def release(claim: Claim, error: str, now: datetime) -> None:
+    """Give a claimed delivery back untried (the worker could not build it): due again at once."""
+    with unit_of_work():
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == claim.delivery_id, WebhookDelivery.lease_token == claim.token)
+            .values(lease_token=None, lease_until=None, last_error=error[:500])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def record_attempt(
+    claim: Claim,
+    result: AttemptResult,
+    attempted_at: datetime,
+    now: datetime,
+    retry_scale: float,
+    rng: random.Random | None = None,
+) -> str | None:
+    """Record one attempt's outcome if the lease is still ours; the delivery's new state, or None (lost).
+
+    A 2xx delivers. A 410 fails the delivery and disables the webhook. Any other failure waits for
+    the next try of the schedule (scaled), or for `Retry-After` on a 429 or 503 (as given), and ends
+    `failed` after the last try; five `failed` in a row disable the webhook.
+    """
+    attempts = claim.attempts + 1
+    values = {
+        "attempts": attempts,
+        "last_status_code": result.status_code,
+        "last_error": result.error,
+        "last_attempt_at": attempted_at,
+        "lease_token": None,
+        "lease_until": None,
+    }
+    disable_reason = None
+    if result.succeeded:
+        state = DeliveryState.DELIVERED
+        values["next_attempt_at"] = None
+    elif result.status_code == 410:
+        state = DeliveryState.FAILED
+        values["next_attempt_at"] = None
+        disable_reason = "The receiver answered 410 Gone."
+    else:
+        delay = None
+        if attempts < MAX_ATTEMPTS:
+            delay = retry_delay(attempts, retry_scale, rng)
+            if result.status_code in RETRY_AFTER_STATUSES:
+                asked = parse_retry_after(result.retry_after)
+                delay = asked if asked is not None else delay
+        if delay is None:
+            state = DeliveryState.FAILED
+            values["next_attempt_at"] = None
+        else:
+            state = DeliveryState.PENDING
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+        if values["last_error"] is None and result.status_code is not None:
+            values["last_error"] = f"The receiver answered {result.status_code}."
+    values["state"] = state
+    with unit_of_work():
+        won = db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == claim.delivery_id, WebhookDelivery.lease_token == claim.token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            # The lease ran out and another worker took the row: its outcome is the one kept.
+            return None
+        if state == DeliveryState.DELIVERED:
+            db.session.execute(
+                update(Webhook)
+                .where(Webhook.id == claim.webhook_id)
+                .values(failures_in_a_row=0)
+                .execution_options(synchronize_session=False)
+            )
+        elif state == DeliveryState.FAILED:
+            # The chain head before the webhook, the order enabling and deleting take them in.
+            lock_workspace(claim.workspace_id)
+            failures = db.session.execute(
+                update(Webhook)
+                .where(Webhook.id == claim.webhook_id)
+                .values(failures_in_a_row=Webhook.failures_in_a_row + 1)
+                .returning(Webhook.failures_in_a_row)
+                .execution_options(synchronize_session=False)
+            ).scalar_one()
+            if disable_reason is None and failures >= FAILURES_BEFORE_DISABLING:
+                disable_reason = f"{failures} deliveries in a row failed."
+        if disable_reason is not None:
+            _disable(claim, disable_reason, now)
+    return state
+
+
+def _disable(claim: Claim, reason: str, now: datetime) -> None:
+    """Disable the webhook, first queueing every event committed while it was enabled.
+
+    The chain head is locked, so the events up to it are queued (delivered once it is enabled
+    again) and none committed from now on is: those are the events of the time it is disabled.
+    """
+    lock_workspace(claim.workspace_id)
+    # And the webhook's row, which a worker queueing its events holds meanwhile.
+    db.session.execute(
+        update(Webhook)
+        .where(Webhook.id == claim.webhook_id)
+        .values(cursor_seq=Webhook.cursor_seq)
+        .execution_options(synchronize_session=False)
+    )
+    webhook = db.session.scalars(
+        select(Webhook).where(Webhook.id == claim.webhook_id).execution_options(populate_existing=True)
+    ).one()
+    if webhook.disabled_at is not None or webhook.deleted_at is not None:
+        return
+    _queue_past_cursor(webhook, now, batch=None)
+    webhook.disabled_at = now
+    webhook.disabled_reason = reason
+    db.session.flush()
