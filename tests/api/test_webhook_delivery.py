@@ -1,0 +1,246 @@
+"""Webhook deliveries end to end (webhooks.md §2–§3): the real worker, as a subprocess, against a real
+receiver on loopback, on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
+
+Retry waits are scaled down by AUDITTRAIL_WEBHOOK_RETRY_SCALE; the tests wait on conditions, not on time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from audittrail.extensions import db
+from audittrail.models import Webhook
+from audittrail.models import WebhookDelivery
+from audittrail.services import webhooks
+from audittrail.services.actors import user_actor
+from audittrail.services.webhook_http import UrlRules
+from tests.conftest import FakeClock
+from tests.factories import add_member
+from tests.factories import approve
+from tests.factories import make_team
+from tests.factories import propose
+from tests.support.webhooks import Receiver
+from tests.support.webhooks import Reply
+from tests.support.webhooks import WorkerProcess
+from tests.support.webhooks import verify_signature
+
+DEVELOPMENT = UrlRules(strict=False)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # The worker runs on the real clock: the test's writes happen at the same time.
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def admin(team, clock):
+    return user_actor(add_member(team, clock(), "Ada", role="admin"))
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def worker(database_url):
+    with WorkerProcess(database_url) as process:
+        yield process
+
+
+def subscribe(admin, receiver, clock, **options):
+    webhook, secret = webhooks.create_webhook(admin, receiver.url, clock(), DEVELOPMENT, **options)
+    return webhook.id, secret
+
+
+def deliveries(webhook_id: str) -> list[WebhookDelivery]:
+    db.session.rollback()
+    return list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)))
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_events_arrive_signed_with_the_standard_headers_and_body(team, admin, receiver, clock, worker):
+    webhook_id, secret = subscribe(admin, receiver, clock)
+    action = propose(team.alice_actor, clock(), tier=2)
+    got = receiver.wait_for(lambda requests: len(requests) >= 1, what="the proposal")
+    request = got[0]
+    assert verify_signature(secret, request)
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"] == "AuditTrail-Webhooks/1"
+    assert request.headers["webhook-signature"].startswith("v1,")
+    assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 30
+    body = request.json
+    assert body["type"] == "deployment_action.proposed"
+    assert body["timestamp"].endswith("Z")
+    assert set(body["data"]) == {"event", "action"}
+    assert body["data"]["event"]["type"] == "proposed" and "action" not in body["data"]["event"]
+    assert body["data"]["event"]["action_id"] == action.id
+    assert body["data"]["action"]["id"] == action.id and body["data"]["action"]["tier"] == 2
+    # A tampered body does not verify with the same headers.
+    request.body = request.body.replace(b"proposed", b"approved", 1)
+    assert not verify_signature(secret, request)
+    assert not verify_signature("whsec_" + "A" * 44, got[0])
+    assert [d.id for d in deliveries(webhook_id)] == [got[0].id]
+
+
+def test_only_subscribed_types_are_sent_and_its_own_creation_is_not(team, admin, receiver, clock, worker):
+    subscribe(admin, receiver, clock, event_types=["approved", "webhook_created"])
+    action = propose(team.alice_actor, clock(), tier=2)
+    approve(team.bob_actor, action, clock())
+    webhooks.create_webhook(admin, "http://127.0.0.1:9/other", clock(), DEVELOPMENT)
+    got = receiver.wait_for(lambda requests: len(requests) >= 2, what="approved and the second webhook_created")
+    time.sleep(0.3)  # nothing else comes: the proposal is not subscribed
+    assert sorted(receiver.types()) == ["deployment_action.approved", "deployment_action.webhook_created"]
+    created = next(r for r in got if r.json["type"] == "deployment_action.webhook_created")
+    assert created.json["data"]["action"] is None and "secret" not in json.dumps(created.json)
+
+
+def test_500_500_then_200_is_delivered_with_the_same_id_each_time(team, admin, receiver, clock, worker):
+    receiver.script = [Reply(500), Reply(500), Reply(200)]
+    webhook_id, _ = subscribe(admin, receiver, clock)
+    propose(team.alice_actor, clock())
+    got = receiver.wait_for(lambda requests: len(requests) >= 3, what="three attempts")
+    assert len({request.id for request in got}) == 1
+    delivery = wait_until(lambda: next((d for d in deliveries(webhook_id) if d.state == "delivered"), None))
+    assert (delivery.id, delivery.attempts, delivery.last_status_code) == (got[0].id, 3, 200)
+
+
+def test_a_410_disables_and_enabling_resumes_with_the_events_from_then_on(team, admin, receiver, clock, worker):
+    receiver.script = [Reply(410)]
+    webhook_id, _ = subscribe(admin, receiver, clock, event_types=["proposed"])
+    propose(team.alice_actor, clock(), target_ref="first-one")
+
+    def disabled():
+        db.session.rollback()
+        return db.session.get(Webhook, webhook_id).disabled_at is not None
+
+    wait_until(disabled, what="the webhook disabled")
+    assert "410" in db.session.get(Webhook, webhook_id).disabled_reason
+    assert [d.state for d in deliveries(webhook_id)] == ["failed"]
+    propose(team.alice_actor, clock(), target_ref="while-disabled")
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1
+    enabled = webhooks.enable_webhook(admin, webhook_id, clock())
+    assert (enabled.disabled_at, enabled.disabled_reason) == (None, None)
+    propose(team.alice_actor, clock(), target_ref="after-enabling")
+    got = receiver.wait_for(lambda requests: len(requests) >= 2, what="the event after enabling")
+    time.sleep(0.3)
+    targets = [r.json["data"]["action"]["target_ref"] for r in receiver.requests]
+    assert targets == ["first-one", "after-enabling"], got
+
+
+def test_a_429_with_retry_after_waits_as_long_as_asked_unscaled(team, admin, receiver, clock, worker):
+    receiver.script = [Reply(429, {"Retry-After": "1"})]
+    webhook_id, _ = subscribe(admin, receiver, clock)
+    propose(team.alice_actor, clock())
+    got = receiver.wait_for(lambda requests: len(requests) >= 2, what="the retry after Retry-After")
+    assert got[1].at - got[0].at >= 0.95  # the scaled schedule would have retried in microseconds
+    assert got[0].id == got[1].id
+    wait_until(lambda: [d.state for d in deliveries(webhook_id)] == ["delivered"])
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt_then_retried(
+    team, admin, receiver, clock, database_url
+):
+    receiver.script = [Reply(200, delay=2.0)]
+    with WorkerProcess(database_url, {"AUDITTRAIL_WEBHOOK_TIMEOUT_SECONDS": "0.5"}):
+        webhook_id, _ = subscribe(admin, receiver, clock)
+        propose(team.alice_actor, clock())
+        got = receiver.wait_for(lambda requests: len(requests) >= 2, what="the retry after the timeout")
+        assert got[1].at - got[0].at < 1.9  # the worker gave up at the timeout, not when the receiver answered
+        delivery = wait_until(lambda: next((d for d in deliveries(webhook_id) if d.state == "delivered"), None))
+        assert delivery.attempts == 2
+
+
+def test_deleting_stops_deliveries(team, admin, receiver, clock, worker):
+    webhook_id, _ = subscribe(admin, receiver, clock, event_types=["proposed"])
+    propose(team.alice_actor, clock())
+    receiver.wait_for(lambda requests: len(requests) >= 1)
+    webhooks.delete_webhook(admin, webhook_id, clock())
+    propose(team.alice_actor, clock())
+    time.sleep(0.5)
+    assert len(receiver.requests) == 1
+
+
+def test_a_workspace_receives_only_its_own_events(team, admin, receiver, clock, worker):
+    rivals = make_team(clock(), name="Rivals")
+    subscribe(admin, receiver, clock)
+    propose(rivals.alice_actor, clock(), target_ref="theirs")
+    propose(team.alice_actor, clock(), target_ref="ours")
+    receiver.wait_for(lambda requests: len(requests) >= 1)
+    time.sleep(0.3)
+    assert [r.json["data"]["action"]["target_ref"] for r in receiver.requests] == ["ours"]
+
+
+def test_a_ping_is_delivered(team, admin, receiver, clock, worker):
+    webhook_id, secret = subscribe(admin, receiver, clock)
+    ping = webhooks.ping_webhook(admin, webhook_id, clock())
+    got = receiver.wait_for(lambda requests: len(requests) >= 1)
+    assert got[0].json["type"] == "webhook.ping" and got[0].json["data"] == {}
+    assert got[0].id == ping.id and verify_signature(secret, got[0])
+
+
+def test_slack_format_sends_a_message_with_a_link(team, admin, receiver, clock, database_url):
+    with WorkerProcess(database_url, {"AUDITTRAIL_PUBLIC_URL": "https://audit.example.com"}):
+        _, secret = subscribe(admin, receiver, clock, format="slack", event_types=["proposed"])
+        action = propose(team.alice_actor, clock(), tier=3, target_ref="run_8f3a2c91d4e7")
+        got = receiver.wait_for(lambda requests: len(requests) >= 1)
+    message = got[0].json
+    assert set(message) == {"text", "blocks"} and verify_signature(secret, got[0])
+    text = json.dumps(message)
+    for part in ("Tier 3", "kill_run", "run_8f3a2c91d4e7", "Cost spike", "Alice"):
+        assert part in text
+    assert f"https://audit.example.com/deployments#action={action.id}" in text
+
+
+def test_five_failed_deliveries_in_a_row_disable_the_webhook(team, admin, receiver, clock, worker):
+    receiver.default = Reply(500)
+    webhook_id, _ = subscribe(admin, receiver, clock, event_types=["proposed"])
+    for number in range(5):
+        propose(team.alice_actor, clock(), target_ref=f"run-{number}")
+
+    def disabled():
+        db.session.rollback()
+        return db.session.get(Webhook, webhook_id).disabled_reason
+
+    reason = wait_until(disabled, timeout=20, what="five failed deliveries")
+    assert reason.startswith("5 deliveries in a row failed")
+    assert sorted(d.state for d in deliveries(webhook_id)) == ["failed"] * 5
+    assert all(d.attempts == 10 for d in deliveries(webhook_id))
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_and_the_retry_keeps_its_id(
+    team, admin, receiver, clock, database_url
+):
+    receiver.hold.set()  # the first attempt hangs until the worker is dead
+    first = WorkerProcess(database_url).start()
+    try:
+        webhook_id, _ = subscribe(admin, receiver, clock)
+        propose(team.alice_actor, clock())
+        receiver.wait_for(lambda requests: len(requests) >= 1, what="the first attempt")
+        first.kill()
+    finally:
+        first.stop()
+        first.log.close()
+    receiver.hold.clear()
+    with WorkerProcess(database_url):
+        got = receiver.wait_for(lambda requests: len(requests) >= 2, timeout=15, what="the retry by another worker")
+        assert got[0].id == got[1].id
+        wait_until(lambda: [d.state for d in deliveries(webhook_id)] == ["delivered"])
