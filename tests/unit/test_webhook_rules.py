@@ -107,3 +107,19 @@ def test_an_oversized_body_is_not_sent():
     with Receiver() as receiver:
         result = send(receiver.url, b"x" * (256 * 1024 + 1), {}, 1.0, UrlRules(False))
         assert result.status_code is None and receiver.requests == []
+
+
+def test_the_readme_receiver_verifies_a_delivery_and_refuses_tampering_and_stale_ones():
+    from examples.webhook_receiver import Seen
+    from examples.webhook_receiver import verify
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"type":"webhook.ping","timestamp":"2026-12-02T04:00:00Z","data":{}}'
+    now = 1_780_000_000
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature(secret, "msg_1", now, body)}  # fmt: skip
+    assert verify(secret, headers, body, now=now + 299)
+    assert not verify(secret, headers, body + b" ", now=now)
+    assert not verify(secret, headers, body, now=now + 301)
+    assert not verify(secret, {**headers, "webhook-id": "msg_2"}, body, now=now)
+    seen = Seen()
+    assert seen.first_time("msg_1") and not seen.first_time("msg_1")
