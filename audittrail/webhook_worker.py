@@ -171,6 +171,7 @@ class Worker:
         self.public_url = config["AUDITTRAIL_PUBLIC_URL"]
         self.rules = url_rules(config)
         self._stopping = threading.Event()
+        self._queued_at = float("-inf")
         self._in_flight: dict[Future, tuple[webhook_outbox.Claim, datetime]] = {}
 
     def stop(self, *_ignored) -> None:
@@ -187,10 +188,16 @@ class Worker:
         with self.app.app_context():
             try:
                 now = self.clock()
-                webhook_outbox.queue_new_events(now)
+                # Once per poll interval: each pass is a write per webhook that is behind, and on
+                # SQLite every write waits its turn with the requests' own.
+                if time.monotonic() - self._queued_at >= self.poll_seconds:
+                    self._queued_at = time.monotonic()
+                    webhook_outbox.queue_new_events(now)
                 free = self.concurrency - len(self._in_flight)
-                for claim in webhook_outbox.claim_due(now, free, self.lease_seconds):
-                    self._start(pool, claim)
+                # Claimed in batches: half the slots free, or none busy, before claiming again.
+                if free >= max(1, self.concurrency // 2) or not self._in_flight:
+                    for claim in webhook_outbox.claim_due(now, free, self.lease_seconds):
+                        self._start(pool, claim)
             except SQLAlchemyError as error:
                 # The database is away: what was claimed stays leased and is retried later.
                 log.warning("webhooks: database unavailable (%s); retrying", error.__class__.__name__)

@@ -121,71 +121,65 @@ def _queue_past_cursor(webhook: Webhook, now: datetime, batch: int | None) -> in
 def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[Claim]:
     """Claim up to `limit` due deliveries of live webhooks, each with a lease of `lease_seconds`.
 
-    A disabled webhook's deliveries wait for it to be enabled; a ping goes even so (an admin asked
-    for it). A deleted webhook's are never claimed.
+    One compare-and-set for the batch: a row another worker claimed meanwhile no longer matches
+    the UPDATE's condition and is left to it. A disabled webhook's deliveries wait for it to be
+    enabled; a ping goes even so (an admin asked for it). A deleted webhook's are never claimed.
     """
     if limit <= 0:
         return []
-    candidates = db.session.execute(
-        select(WebhookDelivery.id)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(
-            WebhookDelivery.state == DeliveryState.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-            Webhook.deleted_at.is_(None),
-            or_(Webhook.disabled_at.is_(None), WebhookDelivery.event_seq.is_(None)),
+    candidates = [
+        delivery_id
+        for (delivery_id,) in db.session.execute(
+            select(WebhookDelivery.id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(
+                WebhookDelivery.state == DeliveryState.PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+                Webhook.deleted_at.is_(None),
+                or_(Webhook.disabled_at.is_(None), WebhookDelivery.event_seq.is_(None)),
+            )
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit * 3)
         )
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit * 4)
-    ).all()
+    ]
     db.session.rollback()
-    claims: list[Claim] = []
-    # Shuffled so that several workers reading the same candidates mostly try different rows first.
-    ids = [delivery_id for (delivery_id,) in candidates]
-    random.shuffle(ids)
-    for delivery_id in ids:
-        if len(claims) >= limit:
-            break
-        claim = _claim(delivery_id, now, lease_seconds)
-        if claim is not None:
-            claims.append(claim)
-    return claims
-
-
-def _claim(delivery_id: str, now: datetime, lease_seconds: float) -> Claim | None:
+    if not candidates:
+        return []
+    # Several workers read the same candidates: each tries its own random share of them first.
+    random.shuffle(candidates)
     token = secrets.token_hex(16)
     with unit_of_work():
-        won = db.session.execute(
+        db.session.execute(
             update(WebhookDelivery)
             .where(
-                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.id.in_(candidates[:limit]),
                 WebhookDelivery.state == DeliveryState.PENDING,
                 or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
             )
             .values(lease_token=token, lease_until=now + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if won != 1:
-            return None
-        row = db.session.execute(
+        )
+        rows = db.session.execute(
             select(WebhookDelivery, Webhook)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-            .where(WebhookDelivery.id == delivery_id)
+            .where(WebhookDelivery.lease_token == token)
             .execution_options(populate_existing=True)
-        ).one()
-        delivery, webhook = row
-        return Claim(
-            delivery_id=delivery.id,
-            token=token,
-            attempts=delivery.attempts,
-            webhook_id=webhook.id,
-            workspace_id=webhook.workspace_id,
-            event_seq=delivery.event_seq,
-            url=webhook.url,
-            secret=webhook.secret,
-            format=webhook.format,
-        )
+        ).all()
+        return [
+            Claim(
+                delivery_id=delivery.id,
+                token=token,
+                attempts=delivery.attempts,
+                webhook_id=webhook.id,
+                workspace_id=webhook.workspace_id,
+                event_seq=delivery.event_seq,
+                url=webhook.url,
+                secret=webhook.secret,
+                format=webhook.format,
+            )
+            for delivery, webhook in rows
+        ]
 
 
 def release(claim: Claim, error: str, now: datetime) -> None:
