@@ -116,7 +116,11 @@ def test_the_readme_receiver_verifies_a_delivery_and_refuses_tampering_and_stale
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = b'{"type":"webhook.ping","timestamp":"2026-12-02T04:00:00Z","data":{}}'
     now = 1_780_000_000
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature(secret, "msg_1", now, body)}  # fmt: skip
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": signature(secret, "msg_1", now, body),
+    }
     assert verify(secret, headers, body, now=now + 299)
     assert not verify(secret, headers, body + b" ", now=now)
     assert not verify(secret, headers, body, now=now + 301)
