@@ -244,3 +244,29 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_the_retry_keeps_its_id(
         got = receiver.wait_for(lambda requests: len(requests) >= 2, timeout=15, what="the retry by another worker")
         assert got[0].id == got[1].id
         wait_until(lambda: [d.state for d in deliveries(webhook_id)] == ["delivered"])
+
+
+def test_a_production_worker_refuses_a_private_address_at_the_attempt(team, admin, receiver, clock, database_url):
+    # Created where the rule does not apply (development); sent by a production worker, where it does.
+    production = {
+        "AUDITTRAIL_ENV": "production",
+        "AUDITTRAIL_SIGNING_KEY": "YmVuY2gtc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2Q=",
+        "AUDITTRAIL_WEBHOOK_RETRY_SCALE": "1.0",  # one attempt within the test
+    }
+    webhook_id, _ = subscribe(admin, receiver, clock, event_types=["proposed"])
+    https_loopback = receiver.url.replace("http://", "https://")
+    other = webhooks.create_webhook(admin, https_loopback, clock(), DEVELOPMENT, event_types=["proposed"])[0]
+    other_id = other.id
+    with WorkerProcess(database_url, production):
+        propose(team.alice_actor, clock())
+
+        def attempted():
+            found = deliveries(webhook_id) + deliveries(other_id)
+            return found if len(found) == 2 and all(d.attempts == 1 for d in found) else None
+
+        found = wait_until(attempted, what="one refused attempt each")
+    assert receiver.requests == []
+    errors = {d.webhook_id: d.last_error for d in found}
+    assert "https" in errors[webhook_id] and errors[webhook_id].startswith("Refused")
+    assert "loopback" in errors[other_id] and errors[other_id].startswith("Refused")
+    assert all(d.state == "pending" and d.last_status_code is None for d in found)
