@@ -39,7 +39,7 @@ from bench.run import log
 from bench.run import migrate
 from bench.run import prepare_postgres
 
-ROUNDS = 4
+ROUNDS = 6
 WEBHOOKS = 3
 
 
@@ -126,7 +126,7 @@ def bench_backend(backend: str, database_url: str, args, wrk) -> dict:
                 run_load(
                     base, plan, {"X-API-Key": keys[side]}, args.warmup, args.connections, args.max_requests, wrk=wrk
                 )
-            for number in range(ROUNDS):
+            for number in range(args.rounds):
                 for side in ("A", "B"):
                     result = run_load(
                         base, plan, {"X-API-Key": keys[side]}, args.duration, args.connections, args.max_requests,
@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds of each side, interleaved")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--max-requests", type=int, default=50_000)
