@@ -15,6 +15,7 @@ from audittrail.domain.webhooks import WEBHOOK_EVENT_TYPES
 from audittrail.extensions import db
 from audittrail.models import AuditEvent
 from audittrail.models import Webhook
+from audittrail.models import WebhookDelivery
 from tests.api.conftest import Caller
 from tests.api.conftest import bearer
 from tests.api.conftest import error_code
@@ -151,6 +152,17 @@ def test_enabling_an_enabled_webhook_answers_it_unchanged(admin):
     response = admin.post(f"{WEBHOOKS}/{body['id']}/enable")
     assert response.status_code == HTTPStatus.OK
     assert response.get_json() == {key: value for key, value in body.items() if key != "secret"}
+
+
+def test_a_proposal_does_no_webhook_work_the_worker_reads_the_chain_later(admin, alice):
+    body = create(admin)
+    alice.propose(action_type="throttle", target_ref="svc_checkout", reason="Cost spike")
+    # The request wrote its action and its event, nothing for the webhook: no delivery, the cursor
+    # where creation left it. Sending is the worker's, from the chain, in another process.
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+    webhook = db.session.get(Webhook, body["id"])
+    created = db.session.scalar(select(AuditEvent.seq).where(AuditEvent.type == "webhook_created"))
+    assert webhook.cursor_seq == created
 
 
 # §4: in production, https only, and no name that resolves to a non-public address.
