@@ -14,6 +14,7 @@ from sqlalchemy import update
 from audittrail.domain import Capability
 from audittrail.domain import EventType
 from audittrail.domain import capability_refusal
+from audittrail.domain import is_blank
 from audittrail.domain.webhooks import MAX_DELIVERIES_PAGE
 from audittrail.domain.webhooks import WEBHOOK_EVENT_TYPES
 from audittrail.domain.webhooks import DeliveryState
@@ -70,7 +71,8 @@ def create_webhook(
     webhook = Webhook(
         workspace_id=actor.workspace_id,
         url=url,
-        description=description.strip() if description else None,
+        # A blank description is none (README: blank means unreadable).
+        description=None if is_blank(description) else description.strip(),
         # Kept in the chain's order, whatever order they were sent in.
         event_types=[name for name in WEBHOOK_EVENT_TYPES if name in chosen],
         format=str(format),

@@ -58,6 +58,10 @@ def test_create_answers_the_webhook_with_its_secret_once(admin):
     assert "secret" not in admin.get(f"{WEBHOOKS}/{body['id']}").get_json()
 
 
+def test_a_blank_description_is_none(admin):
+    assert create(admin, description=" \u200b ")["description"] is None
+
+
 def test_event_types_are_a_subset_kept_in_the_chain_order(admin):
     body = create(admin, event_types=["approved", "proposed", "approved"], format="slack")
     assert (body["event_types"], body["format"]) == (["proposed", "approved"], "slack")
