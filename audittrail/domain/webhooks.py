@@ -91,6 +91,21 @@ def parse_retry_after(value: str | None) -> float | None:
     return float(min(int(text), MAX_RETRY_AFTER_SECONDS))
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 # What `AUDITTRAIL_ENV=production` refuses to connect to (§4).
 def address_refusal(address: str) -> str | None:
     """Why this IP address may not be a webhook's peer in production, or None when it is public."""
@@ -98,8 +113,16 @@ def address_refusal(address: str) -> str | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) reaches that
+        # IPv4 address: it is the one judged.
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            refusal = address_refusal(str(embedded))
+            if refusal is not None:
+                return f"{ip} carries {refusal}"
+            if ip.ipv4_mapped is not None:
+                return None
     checks = (
         ("loopback", ip.is_loopback),
         ("private", ip.is_private),

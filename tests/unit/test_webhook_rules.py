@@ -45,7 +45,9 @@ def test_retry_after_is_read_in_seconds(value, seconds):
 @pytest.mark.parametrize(
     "address",
     ["127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "224.0.0.1", "240.0.0.1", "0.0.0.0",
-     "100.64.0.1", "::1", "fe80::1", "fc00::1", "ff02::1", "::ffff:10.0.0.1", "::"],
+     "100.64.0.1", "::1", "fe80::1", "fc00::1", "ff02::1", "::ffff:10.0.0.1", "::",
+     # IPv6 that carries a refused IPv4 address: 6to4 of 127.0.0.1 and of 10.0.0.1, NAT64 of 127.0.0.1.
+     "2002:7f00:1::1", "2002:a00:1::", "64:ff9b::7f00:1"],
 )  # fmt: skip
 def test_non_public_addresses_are_refused(address):
     assert address_refusal(address) is not None
@@ -101,6 +103,18 @@ def test_a_slow_receiver_is_cut_at_the_timeout():
         receiver.script = [Reply(200, delay=3.0)]
         result = send(receiver.url, b"{}", {}, 0.3, UrlRules(False))
         assert result.status_code is None and "Timed out" in result.error
+
+
+def test_a_non_ascii_path_is_sent_percent_encoded():
+    with Receiver() as receiver:
+        result = send(receiver.url + "/caf\u00e9?q=\u00fc", b"{}", {}, 2.0, UrlRules(False))
+        assert result.status_code == 200, result.error
+        assert receiver.requests[0].path.endswith("/caf%C3%A9?q=%C3%BC")
+
+
+def test_port_zero_is_refused_not_read_as_the_default_port():
+    result = send("http://127.0.0.1:0/hook", b"{}", {}, 1.0, UrlRules(False))
+    assert result.status_code is None and "port" in result.error
 
 
 def test_an_oversized_body_is_not_sent():
