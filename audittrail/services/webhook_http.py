@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 from audittrail.domain.webhooks import MAX_URL_LENGTH
@@ -28,6 +30,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_ERROR_LENGTH = 500
 
 Resolver = Callable[..., list]
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,15 @@ def _parts(url: str, strict: bool) -> tuple[str, str, int, str]:
         raise UnsafeUrl("Must not carry a user name or password.")
     if any(character.isspace() or ord(character) < 0x21 for character in url):
         raise UnsafeUrl("Must not contain spaces or control characters.")
+    if port == 0:
+        # urlsplit reads ":0" as a port, which would otherwise fall back to the scheme's default.
+        raise UnsafeUrl("Must name a port from 1 to 65535.")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # The request line is ASCII: a non-ASCII path or query is sent percent-encoded (UTF-8), as a
+    # browser sends it, rather than failing every attempt.
+    path = _NON_ASCII.sub(lambda found: quote(found.group(), safe=""), path)
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80), path
 
 

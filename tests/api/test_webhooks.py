@@ -73,6 +73,7 @@ def test_event_types_are_a_subset_kept_in_the_chain_order(admin):
         ({"url": "ftp://hooks.example.com/in"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"url": "https://user:pw@hooks.example.com/"}, "url"),
+        ({"url": "https://hooks.example.com:0/"}, "url"),
         ({"url": "https://hooks.example.com/", "event_types": []}, "event_types"),
         ({"url": "https://hooks.example.com/", "event_types": ["invented"]}, "event_types"),
         ({"url": "https://hooks.example.com/", "format": "teams"}, "format"),

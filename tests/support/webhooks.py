@@ -30,6 +30,7 @@ class Received:
     headers: dict
     body: bytes
     at: float
+    path: str = ""
 
     @property
     def json(self) -> dict:
@@ -64,7 +65,7 @@ class Receiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.requests.append(
-                        Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                        Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic(), self.path)
                     )
                     reply = receiver.script.pop(0) if receiver.script else receiver.default
                 while receiver.hold.is_set():
