@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -31,6 +32,7 @@ from audittrail.models import AuditEvent
 from audittrail.models import Webhook
 from audittrail.models import WebhookDelivery
 from audittrail.models import Workspace
+from audittrail.models.types import new_id
 from audittrail.services.audit import lock_workspace
 from audittrail.services.unit_of_work import unit_of_work
 from audittrail.services.webhook_http import AttemptResult
@@ -55,32 +57,80 @@ class Claim:
 
 
 def queue_new_events(now: datetime, batch: int = QUEUE_BATCH) -> int:
-    """Give every enabled webhook a delivery for each subscribed event past its cursor; how many were queued."""
+    """Give every enabled webhook a delivery for each subscribed event past its cursor; how many were queued.
+
+    Read first, write briefly: the webhooks that are behind and their events are read with no
+    write transaction open, the rows are built, and then one short transaction moves every cursor
+    with a compare-and-set (`cursor_seq` still what was read) and inserts the rows of the webhooks
+    whose cursor it moved. On SQLite every write holds the database's one write lock, which the
+    requests wait for: it is held for two statements per webhook, not for the reading and building.
+    A worker that lost a race (another queued the same events, or the webhook was disabled,
+    deleted or re-enabled meanwhile) writes nothing for that webhook.
+    """
     behind = db.session.execute(
-        select(Webhook.id)
+        select(Webhook.id, Webhook.workspace_id, Webhook.cursor_seq, Webhook.event_types)
         .join(Workspace, Workspace.id == Webhook.workspace_id)
         .where(Webhook.deleted_at.is_(None), Webhook.disabled_at.is_(None), Webhook.cursor_seq < Workspace.audit_seq)
     ).all()
+    plans = []
+    for webhook_id, workspace_id, cursor, event_types in behind:
+        events = db.session.execute(
+            select(AuditEvent.seq, AuditEvent.type)
+            .where(AuditEvent.workspace_id == workspace_id, AuditEvent.seq > cursor)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+        ).all()
+        if events:
+            plans.append(
+                (
+                    webhook_id,
+                    workspace_id,
+                    cursor,
+                    events[-1].seq,
+                    _rows(webhook_id, workspace_id, event_types, events, now),
+                )
+            )
     db.session.rollback()
-    return sum(_queue_for(webhook_id, now, batch) for (webhook_id,) in behind)
-
-
-def _queue_for(webhook_id: str, now: datetime, batch: int) -> int:
+    if not plans:
+        return 0
+    queued = 0
     with unit_of_work():
-        # Written first: the row lock (PostgreSQL) or the write lock (SQLite) is taken before the
-        # cursor is read, so two workers never queue the same events; the loser finds it moved.
-        locked = db.session.execute(
-            update(Webhook)
-            .where(Webhook.id == webhook_id, Webhook.deleted_at.is_(None), Webhook.disabled_at.is_(None))
-            .values(cursor_seq=Webhook.cursor_seq)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if locked != 1:
-            return 0
-        webhook = db.session.scalars(
-            select(Webhook).where(Webhook.id == webhook_id).execution_options(populate_existing=True)
-        ).one()
-        return _queue_past_cursor(webhook, now, batch)
+        for webhook_id, _workspace_id, cursor, new_cursor, rows in plans:
+            moved = db.session.execute(
+                update(Webhook)
+                .where(
+                    Webhook.id == webhook_id,
+                    Webhook.cursor_seq == cursor,
+                    Webhook.deleted_at.is_(None),
+                    Webhook.disabled_at.is_(None),
+                )
+                .values(cursor_seq=new_cursor)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved == 1 and rows:
+                db.session.execute(insert(WebhookDelivery), rows)
+                queued += len(rows)
+    return queued
+
+
+def _rows(webhook_id: str, workspace_id: str, event_types, events, now: datetime) -> list[dict]:
+    """The delivery rows of the subscribed events among `events`, ready to insert."""
+    subscribed = set(event_types)
+    return [
+        {
+            "id": new_id("msg"),
+            "webhook_id": webhook_id,
+            "workspace_id": workspace_id,
+            "event_seq": seq,
+            "type": delivery_type(event_type),
+            "state": DeliveryState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for seq, event_type in events
+        if event_type in subscribed
+    ]
 
 
 def _queue_past_cursor(webhook: Webhook, now: datetime, batch: int | None) -> int:
@@ -160,26 +210,37 @@ def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[Claim]:
             .values(lease_token=token, lease_until=now + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)
         )
-        rows = db.session.execute(
-            select(WebhookDelivery, Webhook)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-            .where(WebhookDelivery.lease_token == token)
-            .execution_options(populate_existing=True)
-        ).all()
-        return [
-            Claim(
-                delivery_id=delivery.id,
-                token=token,
-                attempts=delivery.attempts,
-                webhook_id=webhook.id,
-                workspace_id=webhook.workspace_id,
-                event_seq=delivery.event_seq,
-                url=webhook.url,
-                secret=webhook.secret,
-                format=webhook.format,
-            )
-            for delivery, webhook in rows
-        ]
+    # Read once the claim is committed (the write lock is not held for it): the rows carrying our
+    # token are ours until the lease runs out.
+    rows = db.session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            WebhookDelivery.event_seq,
+            Webhook.id,
+            Webhook.workspace_id,
+            Webhook.url,
+            Webhook.secret,
+            Webhook.format,
+        )
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(WebhookDelivery.lease_token == token)
+    ).all()
+    db.session.rollback()
+    return [
+        Claim(
+            delivery_id=delivery_id,
+            token=token,
+            attempts=attempts,
+            webhook_id=webhook_id,
+            workspace_id=workspace_id,
+            event_seq=event_seq,
+            url=url,
+            secret=secret,
+            format=format_,
+        )
+        for delivery_id, attempts, event_seq, webhook_id, workspace_id, url, secret, format_ in rows
+    ]
 
 
 def release(claim: Claim, error: str, now: datetime) -> None:

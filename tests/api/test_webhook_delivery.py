@@ -270,3 +270,84 @@ def test_a_production_worker_refuses_a_private_address_at_the_attempt(team, admi
     assert "https" in errors[webhook_id] and errors[webhook_id].startswith("Refused")
     assert "loopback" in errors[other_id] and errors[other_id].startswith("Refused")
     assert all(d.state == "pending" and d.last_status_code is None for d in found)
+
+
+@pytest.fixture
+def commits():
+    """How many transactions commit on the engine (reads end with a rollback and are not counted)."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def count(connection):
+        seen.append(connection)
+
+    event.listen(db.engine, "commit", count)
+    yield seen
+    event.remove(db.engine, "commit", count)
+
+
+def test_queueing_for_several_webhooks_is_one_short_write_transaction(team, admin, receiver, clock, commits):
+    # On SQLite every write transaction holds the one write lock that proposals wait for.
+    from audittrail.services import webhook_outbox
+
+    ids = [subscribe(admin, receiver, clock)[0] for _ in range(3)]
+    propose(team.alice_actor, clock())
+    db.session.commit()
+    commits.clear()
+    assert webhook_outbox.queue_new_events(datetime.now(UTC)) >= 3
+    assert len(commits) == 1
+    assert all(any(d.type == "deployment_action.proposed" for d in deliveries(webhook_id)) for webhook_id in ids)
+    # Nothing is queued twice: a second pass finds every cursor moved and writes nothing.
+    commits.clear()
+    assert webhook_outbox.queue_new_events(datetime.now(UTC)) == 0
+    assert commits == []
+
+
+def test_a_queue_pass_that_lost_the_race_writes_nothing(team, admin, receiver, clock):
+    from audittrail.services import webhook_outbox
+
+    webhook_id, _ = subscribe(admin, receiver, clock)
+    propose(team.alice_actor, clock())
+    db.session.commit()
+    real_rows = webhook_outbox._rows
+
+    def another_worker_queues_first(*args, **kwargs):
+        rows = real_rows(*args, **kwargs)
+        # Between this pass's read and its write, another worker queues the same events.
+        with db.engine.begin() as connection:
+            connection.execute(
+                Webhook.__table__.update().where(Webhook.id == webhook_id).values(cursor_seq=Webhook.cursor_seq + 1)
+            )
+        return rows
+
+    webhook_outbox._rows = another_worker_queues_first
+    try:
+        assert webhook_outbox.queue_new_events(datetime.now(UTC)) == 0
+    finally:
+        webhook_outbox._rows = real_rows
+    assert deliveries(webhook_id) == []
+
+
+def test_finished_attempts_are_recorded_in_one_write_transaction(app, team, admin, receiver, clock, commits):
+    from concurrent.futures import Future
+
+    from audittrail.services import webhook_outbox
+    from audittrail.services.webhook_http import AttemptResult
+    from audittrail.webhook_worker import Worker
+
+    webhook_id, _ = subscribe(admin, receiver, clock)
+    for _ in range(3):
+        webhooks.ping_webhook(admin, webhook_id, clock())
+    now = datetime.now(UTC)
+    claims = webhook_outbox.claim_due(now, 10, 30)
+    assert len(claims) == 3
+    worker = Worker(app)
+    for claim in claims:
+        future = Future()
+        future.set_result(AttemptResult(200))
+        worker._in_flight[future] = (claim, now)
+    commits.clear()
+    worker._record(list(worker._in_flight))
+    assert len(commits) == 1
+    assert sorted(d.state for d in deliveries(webhook_id)) == ["delivered"] * 3
