@@ -35,6 +35,7 @@ from audittrail.schemas import FeedItemSchema
 from audittrail.services import feed
 from audittrail.services import webhook_outbox
 from audittrail.services.actors import Actor
+from audittrail.services.unit_of_work import unit_of_work
 from audittrail.services.webhook_http import AttemptResult
 from audittrail.services.webhook_http import UrlRules
 from audittrail.services.webhook_http import send
@@ -223,34 +224,44 @@ class Worker:
         self._in_flight[future] = (claim, attempted_at)
 
     def _record(self, done) -> None:
+        """Record the finished attempts, all of them in one short transaction.
+
+        One write transaction per batch rather than per attempt: on SQLite each one takes the
+        database's single write lock, which proposals wait for.
+        """
         if not done:
             return
+        outcomes = []
+        for future in done:
+            claim, attempted_at = self._in_flight.pop(future)
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 — a sender bug must not stop the loop
+                result = AttemptResult(None, f"{error.__class__.__name__}: {error}"[:500])
+            outcomes.append((claim, attempted_at, result))
         with self.app.app_context():
             try:
-                for future in done:
-                    claim, attempted_at = self._in_flight.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as error:  # noqa: BLE001 — a sender bug must not stop the loop
-                        result = AttemptResult(None, f"{error.__class__.__name__}: {error}"[:500])
-                    try:
-                        state = webhook_outbox.record_attempt(
-                            claim, result, attempted_at, self.clock(), self.retry_scale
-                        )
-                    except SQLAlchemyError as error:
-                        # Not recorded: the lease runs out and the delivery is sent again (at least once).
-                        log.warning("webhooks: could not record %s (%s)", claim.delivery_id, error.__class__.__name__)
-                        db.session.rollback()
-                        continue
-                    log.info(
-                        "webhooks: %s to %s: %s (%s)",
-                        claim.delivery_id,
-                        claim.webhook_id,
-                        state or "lease lost",
-                        result.status_code if result.status_code is not None else result.error,
-                    )
+                recorded_at = self.clock()
+                with unit_of_work():
+                    states = [
+                        webhook_outbox.record_attempt(claim, result, attempted_at, recorded_at, self.retry_scale)
+                        for claim, attempted_at, result in outcomes
+                    ]
+            except SQLAlchemyError as error:
+                # Not recorded: the leases run out and the deliveries are sent again (at least once).
+                log.warning("webhooks: could not record %d attempts (%s)", len(outcomes), error.__class__.__name__)
+                db.session.rollback()
+                return
             finally:
                 db.session.remove()
+        for (claim, _attempted_at, result), state in zip(outcomes, states, strict=True):
+            log.info(
+                "webhooks: %s to %s: %s (%s)",
+                claim.delivery_id,
+                claim.webhook_id,
+                state or "lease lost",
+                result.status_code if result.status_code is not None else result.error,
+            )
 
     def _finish(self) -> None:
         deadline = time.monotonic() + self.timeout + 1
