@@ -89,13 +89,37 @@ def _parts(url: str, strict: bool) -> tuple[str, str, int, str]:
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80), path
 
 
-def resolve_checked(host: str, port: int, rules: UrlRules) -> str:
+def _lookup(resolve: Resolver, host: str, port: int, timeout: float | None) -> list:
+    """`resolve(host, port)`, given up after `timeout` seconds (getaddrinfo itself takes none)."""
+    if timeout is None:
+        return resolve(host, port, type=socket.SOCK_STREAM)
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["found"] = resolve(host, port, type=socket.SOCK_STREAM)
+        except BaseException as error:  # noqa: BLE001 — handed to the caller's thread
+            outcome["error"] = error
+
+    # A daemon thread: a resolver that hangs is left behind, and the attempt goes on without it.
+    lookup = threading.Thread(target=run, name="webhook-dns", daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if lookup.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["found"]
+
+
+def resolve_checked(host: str, port: int, rules: UrlRules, timeout: float | None = None) -> str:
     """The address to connect to: the first the host resolves to, once every one of them is allowed.
 
-    Raises UnsafeUrl when the name does not resolve or (strict) any address is not public.
+    Raises UnsafeUrl when the name does not resolve (within `timeout`, if given) or (strict) any
+    address is not public.
     """
     try:
-        found = (rules.resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
+        found = _lookup(rules.resolve or socket.getaddrinfo, host, port, timeout)
     except (OSError, UnicodeError) as error:
         raise UnsafeUrl(f"The host {host} does not resolve ({error.__class__.__name__}).") from None
     addresses = list(dict.fromkeys(info[4][0] for info in found))
@@ -151,7 +175,8 @@ def send(url: str, body: bytes, headers: dict[str, str], timeout: float, rules: 
     deadline = time.monotonic() + timeout
     try:
         scheme, host, port, path = _parts(url, rules.strict)
-        address = resolve_checked(host, port, rules)
+        # The lookup counts against the timeout too: a resolver that hangs holds no worker past it.
+        address = resolve_checked(host, port, rules, timeout)
     except UnsafeUrl as problem:
         return AttemptResult(None, f"Refused: {problem}"[:MAX_ERROR_LENGTH])
     remaining = max(0.01, deadline - time.monotonic())

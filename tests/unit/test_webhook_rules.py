@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
+import time
 
 import pytest
 
@@ -115,6 +117,43 @@ def test_a_non_ascii_path_is_sent_percent_encoded():
 def test_port_zero_is_refused_not_read_as_the_default_port():
     result = send("http://127.0.0.1:0/hook", b"{}", {}, 1.0, UrlRules(False))
     assert result.status_code is None and "port" in result.error
+
+
+def test_a_name_that_never_resolves_is_cut_at_the_timeout():
+    def hanging(host, port, *args, **kwargs):
+        time.sleep(3.0)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    started = time.monotonic()
+    result = send("http://slow-dns.example.com/hook", b"{}", {}, 0.3, UrlRules(False, hanging))
+    assert time.monotonic() - started < 1.5
+    assert result.status_code is None and "does not resolve" in result.error
+
+
+def test_garbage_a_tls_failure_and_a_dns_failure_are_failed_attempts_not_crashes():
+    with Receiver() as receiver:
+        # https to a plain-http receiver: the handshake fails.
+        tls = send(receiver.url.replace("http://", "https://"), b"{}", {}, 2.0, UrlRules(False))
+    assert tls.status_code is None and "SSL" in tls.error
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"\x00\xffnot http at all\r\n\r\n")
+        connection.close()
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    garbage = send(f"http://127.0.0.1:{listener.getsockname()[1]}/", b"{}", {}, 2.0, UrlRules(False))
+    listener.close()
+    assert garbage.status_code is None and "BadStatusLine" in garbage.error
+
+    def no_such_name(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    dns = send("https://nowhere.example.com/", b"{}", {}, 2.0, UrlRules(False, no_such_name))
+    assert dns.status_code is None and "does not resolve" in dns.error
 
 
 def test_an_oversized_body_is_not_sent():
