@@ -61,6 +61,7 @@ e2e: install browser
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.webhooks
 
 # The audit export scale run alone (1M events by default; EXPORT_SIZES=100000 for a quick one).
 EXPORT_SIZES ?= 100000,1000000

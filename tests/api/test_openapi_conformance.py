@@ -32,6 +32,9 @@ from audittrail.extensions import db
 from audittrail.models import DeploymentAction
 from audittrail.services import api_keys
 from audittrail.services import demo
+from audittrail.services import webhooks
+from audittrail.services.actors import user_actor
+from audittrail.services.webhook_http import UrlRules
 from tests.api.conftest import jwt_for
 from tests.conftest import BACKENDS
 
@@ -49,7 +52,7 @@ CONFIG = {
                    "with-security-parameters": False},
     "operations": [{"include-path-regex": "^/api/v1/runs", "phases": {"coverage": {"enabled": False}}}],
 }  # fmt: skip
-ID_PARAMETERS = ("action_id", "key_id")
+ID_PARAMETERS = ("action_id", "key_id", "webhook_id")
 
 
 @pytest.fixture
@@ -66,7 +69,12 @@ def demo_world(app, clock):
         db.session.scalars(select(DeploymentAction.id).where(DeploymentAction.workspace_id == created.workspace.id))
     )
     key_ids = [api_keys.create_api_key(created.operator, f"key {n}", clock())[0].id for n in range(3)]
-    return {"operator": created.operator, "action_id": action_ids, "key_id": key_ids}
+    operator = user_actor(created.operator)
+    rules = UrlRules(strict=False)
+    webhook_ids = [
+        webhooks.create_webhook(operator, f"http://127.0.0.1:9/hook{n}", clock(), rules)[0].id for n in range(2)
+    ]
+    return {"operator": created.operator, "action_id": action_ids, "key_id": key_ids, "webhook_id": webhook_ids}
 
 
 @pytest.fixture
