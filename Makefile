@@ -61,6 +61,7 @@ e2e: install browser
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.webhooks
 
 # The app against the lean reference (bench/lean.py) in one process on SQLite: the four ratios, under 2 minutes.
 # Run it before every commit that touches the read path; it fails when a target is missed.

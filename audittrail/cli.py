@@ -1,4 +1,4 @@
-"""flask commands: users, api-keys, deployments expire, audit verify and checkpoint."""
+"""flask commands: users, api-keys, deployments expire, audit verify and checkpoint, webhooks worker."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(api_keys_group)
     app.cli.add_command(deployments_group)
     app.cli.add_command(audit_group)
+    app.cli.add_command(webhooks_group)
 
 
 @click.group("users", help="Manage users.")
@@ -143,3 +144,22 @@ def checkpoint():
     for item in made:
         click.echo(f"checkpoint {item.workspace_id} seq {item.seq} hash {item.hash} (kid {item.kid})")
     click.echo(f"{len(made)} checkpoint(s) made")
+
+
+@click.group("webhooks", help="Signed webhooks (webhooks.md).")
+def webhooks_group():
+    pass
+
+
+@webhooks_group.command("worker")
+def webhooks_worker():
+    """Deliver webhooks until SIGTERM (at least once; run one or more, see the README)."""
+    import logging
+
+    from flask import current_app
+
+    from audittrail.webhook_worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The command runs inside an app context; the worker opens its own for each step.
+    run_worker(current_app._get_current_object())

@@ -141,6 +141,9 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
             "AUDITTRAIL_DEFAULT_TTL_SECONDS must lie between AUDITTRAIL_TTL_MIN_SECONDS and 604800"
         )
 
+    webhook_timeout = _float(env, "AUDITTRAIL_WEBHOOK_TIMEOUT_SECONDS", 15, minimum=0.05)
+    allow_private = _bool(env.get("AUDITTRAIL_WEBHOOK_ALLOW_PRIVATE"), default=False)
+
     return {
         "AUDITTRAIL_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
@@ -167,5 +170,18 @@ def load_config(instance_path: str, environ: dict | None = None) -> dict:
         "AUDITTRAIL_WAIT_MAX_SECONDS": _float(env, "AUDITTRAIL_WAIT_MAX_SECONDS", 60, minimum=0.05),
         "AUDITTRAIL_STREAM_LISTEN": _bool(env.get("AUDITTRAIL_STREAM_LISTEN"), default=True),
         "AUDITTRAIL_SIGNING_KEY": signing_key,
+        # webhooks.md: the worker's settings. Tests scale the retry schedule down to seconds.
+        "AUDITTRAIL_WEBHOOK_TIMEOUT_SECONDS": webhook_timeout,
+        "AUDITTRAIL_WEBHOOK_RETRY_SCALE": _float(env, "AUDITTRAIL_WEBHOOK_RETRY_SCALE", 1.0, minimum=0.0),
+        # Lifts §4's URL rule (https, public addresses) in production: for development and tests only.
+        "AUDITTRAIL_WEBHOOK_ALLOW_PRIVATE": allow_private,
+        "AUDITTRAIL_WEBHOOK_POLL_SECONDS": _float(env, "AUDITTRAIL_WEBHOOK_POLL_SECONDS", 1, minimum=0.01),
+        "AUDITTRAIL_WEBHOOK_CONCURRENCY": max(1, _int(env, "AUDITTRAIL_WEBHOOK_CONCURRENCY", 4)),
+        # A claim outlives any attempt (the timeout is enforced) by 10 s; a killed worker's are retried after it.
+        "AUDITTRAIL_WEBHOOK_LEASE_SECONDS": _float(
+            env, "AUDITTRAIL_WEBHOOK_LEASE_SECONDS", webhook_timeout + 10, minimum=webhook_timeout + 0.5
+        ),
+        # Where the Slack messages link to (the site root, e.g. https://audittrail.example.com).
+        "AUDITTRAIL_PUBLIC_URL": (env.get("AUDITTRAIL_PUBLIC_URL") or "").strip(),
         "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": previous_signing_keys,
     }

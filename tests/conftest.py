@@ -22,6 +22,8 @@ from audittrail.extensions import db
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 TABLES = [
+    "webhook_deliveries",
+    "webhooks",
     "audit_checkpoints",
     "run_refs",
     "runs",

@@ -12,3 +12,4 @@ from audittrail.api import evidence  # noqa: E402,F401
 from audittrail.api import members  # noqa: E402,F401
 from audittrail.api import openapi  # noqa: E402,F401
 from audittrail.api import runs  # noqa: E402,F401
+from audittrail.api import webhooks  # noqa: E402,F401

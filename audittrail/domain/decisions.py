@@ -95,12 +95,12 @@ def capability_refusal(caller: Caller, capability: Capability) -> Refusal | None
 def capabilities_of(caller: Caller, via_api_key: bool) -> list[Capability]:
     """What this caller may do at all: its role's capabilities, within its key's scopes.
 
-    Managing members and the policy is for a user's JWT only, never an API key.
+    Managing members, the policy and webhooks is for a user's JWT only, never an API key.
     """
     granted = ROLE_CAPABILITIES.get(caller.role, frozenset()) if caller.role else frozenset()
     reachable = {CAPABILITY_FOR_SCOPE[Scope(scope)] for scope in caller.scopes if scope in CAPABILITY_FOR_SCOPE}
     if not via_api_key:
-        reachable |= {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY}
+        reachable |= {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY, Capability.MANAGE_WEBHOOKS}
     return [capability for capability in Capability if capability in granted and capability in reachable]
 
 

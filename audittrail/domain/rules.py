@@ -72,6 +72,8 @@ class EventType(StrEnum):
     POLICY_CHANGED = "policy_changed"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    WEBHOOK_CREATED = "webhook_created"  # webhooks.md §1
+    WEBHOOK_DELETED = "webhook_deleted"
 
 
 class Scope(StrEnum):
@@ -113,6 +115,7 @@ class Capability(StrEnum):
     MANAGE_POLICY = "manage_policy"
     READ_AUDIT = "read_audit"  # the audit export and checkpoints (evidence.md §4, §5)
     WRITE_RUNS = "write_runs"  # report runs and their graphs (runs.md §1): operator or higher
+    MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks.md §1: admins, with a JWT
 
 
 _ACT = frozenset({Capability.READ, Capability.PROPOSE, Capability.DECIDE, Capability.EXECUTE, Capability.WRITE_RUNS})
@@ -121,7 +124,8 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
     Role.OPERATOR: _ACT,
     Role.APPROVER: _ACT,
-    Role.ADMIN: _ACT | {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY, Capability.READ_AUDIT},
+    Role.ADMIN: _ACT
+    | {Capability.MANAGE_MEMBERS, Capability.MANAGE_POLICY, Capability.READ_AUDIT, Capability.MANAGE_WEBHOOKS},
 }
 
 # The capability each API key scope stands for: a key acts only where both allow.

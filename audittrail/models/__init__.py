@@ -10,6 +10,8 @@ from audittrail.models.revoked_token import RevokedToken
 from audittrail.models.run import Run
 from audittrail.models.run import RunRef
 from audittrail.models.user import User
+from audittrail.models.webhook import Webhook
+from audittrail.models.webhook import WebhookDelivery
 from audittrail.models.workspace import GENESIS_HASH
 from audittrail.models.workspace import Workspace
 
@@ -25,5 +27,7 @@ __all__ = [
     "Run",
     "RunRef",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "Workspace",
 ]

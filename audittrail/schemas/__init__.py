@@ -501,3 +501,12 @@ from audittrail.schemas.runs import RunListSchema  # noqa: E402,F401
 from audittrail.schemas.runs import RunPatchSchema  # noqa: E402,F401
 from audittrail.schemas.runs import RunReplaceSchema  # noqa: E402,F401
 from audittrail.schemas.runs import RunSchema  # noqa: E402,F401
+
+# Webhooks (webhooks.md), likewise.
+from audittrail.schemas.webhooks import DeliveryListQuerySchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import DeliveryListSchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import DeliverySchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import WebhookCreatedSchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import WebhookCreateSchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import WebhookListSchema  # noqa: E402,F401
+from audittrail.schemas.webhooks import WebhookSchema  # noqa: E402,F401

@@ -141,3 +141,7 @@ ERROR_FOR_REFUSAL: dict[str, type[ServiceError]] = {
 def error_for(refusal) -> ServiceError:
     """The service error that carries a domain refusal."""
     return ERROR_FOR_REFUSAL[refusal.code](refusal.message, refusal.details)
+
+
+class WebhookNotFound(NotFound):
+    default_message = "No webhook with this id in your workspace."

@@ -20,6 +20,7 @@ import runsTable from './components/runsTable.js';
 import sessionBar from './components/sessionBar.js';
 import statusTabs from './components/statusTabs.js';
 import transitionDialog from './components/transitionDialog.js';
+import webhooksPanel from './components/webhooksPanel.js';
 import { liveStore } from './stores/live.js';
 import { membersStore } from './stores/members.js';
 import { noticesStore } from './stores/notices.js';
@@ -30,6 +31,7 @@ import { sessionStore } from './stores/session.js';
 import { summaryStore } from './stores/summary.js';
 import { CLOCK_TICK_MS } from './stores/ui.js';
 import { uiStore } from './stores/ui.js';
+import { webhooksStore } from './stores/webhooks.js';
 
 Alpine.plugin(focus);
 
@@ -42,6 +44,7 @@ Alpine.store('session', sessionStore());
 Alpine.store('members', membersStore());
 Alpine.store('policy', policyStore());
 Alpine.store('runs', runsStore());
+Alpine.store('webhooks', webhooksStore());
 
 Alpine.data('sessionBar', sessionBar);
 Alpine.data('kpiStrip', kpiStrip);
@@ -60,6 +63,7 @@ Alpine.data('nodeDetails', nodeDetails);
 Alpine.data('runActions', runActions);
 Alpine.data('nodeActionMenu', nodeActionMenu);
 Alpine.data('proposeDialog', proposeDialog);
+Alpine.data('webhooksPanel', webhooksPanel);
 
 Alpine.start();
 

@@ -44,6 +44,14 @@ CONTRACT_ENDPOINTS = {
     ("patch", "/api/v1/runs/{run_id}"),
     ("get", "/api/v1/runs"),
     ("get", "/api/v1/runs/{run_id}"),
+    # webhooks.md §1
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{webhook_id}"),
+    ("delete", "/api/v1/webhooks/{webhook_id}"),
+    ("post", "/api/v1/webhooks/{webhook_id}/ping"),
+    ("post", "/api/v1/webhooks/{webhook_id}/enable"),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
 }
 
 

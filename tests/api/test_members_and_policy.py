@@ -226,6 +226,7 @@ def test_me_tells_the_page_what_the_caller_may_do(client, admin, team, clock):
         "manage_policy",
         "read_audit",  # evidence.md §4: the audit export is an admin's
         "write_runs",
+        "manage_webhooks",  # webhooks.md §1
     ]
     reader = key_caller(client, admin.create_key(["actions:read"]))
     assert reader.get("/api/v1/auth/me").get_json()["capabilities"] == ["read"]

@@ -19,7 +19,16 @@ from tests.production import harness
 pytestmark = pytest.mark.production
 
 DOCS = harness.PROJECT / "README.md"
-TABLES = ["workspaces", "users", "api_keys", "deployment_actions", "idempotency_records", "revoked_tokens"]
+TABLES = [
+    "workspaces",
+    "users",
+    "api_keys",
+    "deployment_actions",
+    "idempotency_records",
+    "revoked_tokens",
+    "webhooks",
+    "webhook_deliveries",
+]
 INSUFFICIENT_PRIVILEGE = "42501"
 RAISE_EXCEPTION = "P0001"
 
@@ -212,3 +221,40 @@ def test_the_catalog_shows_an_append_only_non_owner(seeded):
 
 def test_the_chain_still_verifies_as_the_app_role(seeded):
     harness.verify_audit_chain(seeded["app_url"])
+
+
+def test_the_webhook_worker_runs_as_the_app_role(seeded):
+    """Create a webhook, propose, and let `flask webhooks worker`, connected as the app role, deliver."""
+    from tests.support.webhooks import Receiver
+    from tests.support.webhooks import WorkerProcess
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": seeded["app_url"],
+            "SECRET_KEY": harness.SECRET_KEY,
+            "JWT_SECRET_KEY": harness.JWT_SECRET_KEY,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "DEMO_LOGIN_ENABLED": True,
+            "AUDITTRAIL_WEBHOOK_ALLOW_PRIVATE": True,
+        }
+    )
+    client = app.test_client()
+    with Receiver() as receiver:
+        worker = WorkerProcess(seeded["app_url"])
+        worker.environ = harness.app_environment(
+            seeded["app_url"], AUDITTRAIL_WEBHOOK_ALLOW_PRIVATE="true", AUDITTRAIL_WEBHOOK_POLL_SECONDS="0.1"
+        )
+        try:
+            jwt = {"Authorization": f"Bearer {client.post('/api/v1/auth/demo-login').get_json()['access_token']}"}
+            created = client.post(
+                "/api/v1/webhooks", json={"url": receiver.url, "event_types": ["proposed"]}, headers=jwt
+            )
+            assert created.status_code == 201, created.get_data(as_text=True)
+            with worker:
+                assert client.post(harness.ACTIONS, json=harness.proposal(tier=2), headers=jwt).status_code == 201
+                got = receiver.wait_for(lambda requests: len(requests) >= 1, timeout=30, what="the delivery")
+            assert got[0].json["type"] == "deployment_action.proposed"
+        finally:
+            worker.log.close()
+            with app.app_context():
+                db.engine.dispose()

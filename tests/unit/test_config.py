@@ -69,3 +69,19 @@ def test_ttl_settings_are_read_and_checked(tmp_path):
         load_config(str(tmp_path), {"AUDITTRAIL_TTL_MIN_SECONDS": "soon"})
     with pytest.raises(ConfigurationError, match="AUDITTRAIL_DEFAULT_TTL_SECONDS"):
         load_config(str(tmp_path), {"AUDITTRAIL_DEFAULT_TTL_SECONDS": "10"})
+
+
+def test_webhook_settings_default_to_the_contract_and_never_allow_private_addresses(tmp_path):
+    config = load_config(str(tmp_path), {})
+    assert config["AUDITTRAIL_WEBHOOK_TIMEOUT_SECONDS"] == 15
+    assert config["AUDITTRAIL_WEBHOOK_RETRY_SCALE"] == 1.0
+    assert config["AUDITTRAIL_WEBHOOK_ALLOW_PRIVATE"] is False
+    # A killed worker's claims come back within the contract's 30 s.
+    assert config["AUDITTRAIL_WEBHOOK_LEASE_SECONDS"] == 25
+    scaled = load_config(
+        str(tmp_path),
+        {"AUDITTRAIL_WEBHOOK_RETRY_SCALE": "0.001", "AUDITTRAIL_WEBHOOK_TIMEOUT_SECONDS": "2"},
+    )
+    assert (scaled["AUDITTRAIL_WEBHOOK_RETRY_SCALE"], scaled["AUDITTRAIL_WEBHOOK_LEASE_SECONDS"]) == (0.001, 12)
+    with pytest.raises(ConfigurationError, match="AUDITTRAIL_WEBHOOK_RETRY_SCALE"):
+        load_config(str(tmp_path), {"AUDITTRAIL_WEBHOOK_RETRY_SCALE": "fast"})

@@ -6,6 +6,7 @@
 import { drawGraph } from '../lib/graph.js';
 import { layoutInWorker } from '../lib/graph.js';
 import { nodeElement } from '../lib/graph.js';
+import { startLayoutWorker } from '../lib/graph.js';
 
 const MIN_SCALE = 0.05;
 const MAX_SCALE = 2.5;
@@ -30,6 +31,7 @@ export default function runGraph() {
 
     async init() {
       const started = performance.now();
+      startLayoutWorker();
       const run = await this.$store.runs.loadRun(this.$el.dataset.runId);
       if (!run) {
         this.state = 'failed';
@@ -48,15 +50,21 @@ export default function runGraph() {
       }
       this.width = layout.width;
       this.height = layout.height;
+      const drawing = performance.now();
       drawGraph(this.$refs.viewport, run, layout, this.$store.runs.hasMenu);
       this.fitReadable();
+      const drawMs = performance.now() - drawing;
       this.state = 'drawn';
-      // The figure is taken once the browser has painted the drawn graph.
+      // The figure is taken once the browser has painted the drawn graph: the frame after the
+      // one that drew it.
       window.requestAnimationFrame(() => {
-        const svg = this.$refs.svg;
-        svg.dataset.layoutMs = layout.elapsedMs.toFixed(0);
-        svg.dataset.renderMs = (performance.now() - fetched).toFixed(0);
-        svg.dataset.totalMs = (performance.now() - started).toFixed(0);
+        window.requestAnimationFrame(() => {
+          const svg = this.$refs.svg;
+          svg.dataset.layoutMs = layout.elapsedMs.toFixed(0);
+          svg.dataset.drawMs = drawMs.toFixed(0);
+          svg.dataset.renderMs = (performance.now() - fetched).toFixed(0);
+          svg.dataset.totalMs = (performance.now() - started).toFixed(0);
+        });
       });
     },
 

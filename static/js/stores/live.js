@@ -20,6 +20,8 @@ const EVENT_TYPES = [
   'policy_changed',
   'api_key_created',
   'api_key_revoked',
+  'webhook_created',
+  'webhook_deleted',
 ];
 const FAILURES_BEFORE_POLLING = 3;
 const RETRY_STREAM_AFTER_MS = 30_000;
