@@ -145,27 +145,12 @@ def _queue_past_cursor(webhook: Webhook, now: datetime, batch: int | None) -> in
     events = db.session.execute(query).all()
     if not events:
         return 0
-    subscribed = set(webhook.event_types)
-    queued = 0
-    for seq, event_type in events:
-        if event_type not in subscribed:
-            continue
-        db.session.add(
-            WebhookDelivery(
-                webhook_id=webhook.id,
-                workspace_id=webhook.workspace_id,
-                event_seq=seq,
-                type=delivery_type(event_type),
-                state=DeliveryState.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        queued += 1
+    rows = _rows(webhook.id, webhook.workspace_id, webhook.event_types, events, now)
+    if rows:
+        db.session.execute(insert(WebhookDelivery), rows)
     webhook.cursor_seq = events[-1].seq
     db.session.flush()
-    return queued
+    return len(rows)
 
 
 def claim_due(now: datetime, limit: int, lease_seconds: float) -> list[Claim]:
