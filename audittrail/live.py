@@ -106,7 +106,19 @@ class LiveHub:
         self._batches: dict[tuple, tuple[int, object]] = {}
         self._poller: threading.Thread | None = None
         self._listener: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.listening = False  # whether the LISTEN connection is up (for tests and /readyz-like checks)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the threads and wait for them: after this, none holds a pooled connection.
+
+        For whoever disposes of the engine next (a test's app teardown): a poll in flight would
+        otherwise hand its connection back to the disposed pool, where nothing closes it.
+        """
+        self._stopping.set()
+        for thread in (self._poller, self._listener):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -185,6 +197,8 @@ class LiveHub:
 
     def _start_threads(self) -> None:
         # Called with the lock held.
+        if self._stopping.is_set():
+            return
         if self._poller is None or not self._poller.is_alive():
             self._poller = threading.Thread(target=self._poll_loop, name="audittrail-live-poll", daemon=True)
             self._poller.start()
@@ -202,8 +216,7 @@ class LiveHub:
     def _poll_loop(self) -> None:
         idle_since = None
         last_sweep = time.monotonic()
-        while True:
-            time.sleep(self.poll_seconds)
+        while not self._stopping.wait(self.poll_seconds):
             stop, idle_since = self._idle_for(idle_since)
             if stop:
                 with self._lock:
@@ -252,7 +265,7 @@ class LiveHub:
             url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         idle_since = None
         backoff = 0.5
-        while True:
+        while not self._stopping.is_set():
             stop, idle_since = self._idle_for(idle_since)
             if stop:
                 with self._lock:
@@ -270,11 +283,11 @@ class LiveHub:
                         for notification in connection.notifies(timeout=1.0):
                             self.wake(notification.payload)
                         stop, idle_since = self._idle_for(idle_since)
-                        if stop:
+                        if stop or self._stopping.is_set():
                             break
             except psycopg.Error as error:
                 log.warning("live: LISTEN connection lost (%s); polling covers it", error.__class__.__name__)
-                time.sleep(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 8.0)
             finally:
                 self.listening = False

@@ -135,13 +135,23 @@ def app_config(database_url, clock) -> dict:
     return {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "AUDITTRAIL_CLOCK": clock}
 
 
+def close_app(app) -> None:
+    """End an app's use of its database; call it inside the app's context.
+
+    The live hub's threads first (a poll in flight would hand its connection back to the disposed
+    pool, where nothing closes it), then the session, then every pooled connection.
+    """
+    app.extensions["audittrail.live"].stop()
+    db.session.remove()
+    db.engine.dispose()
+
+
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
 
 
 @pytest.fixture

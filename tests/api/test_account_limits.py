@@ -12,11 +12,11 @@ import pytest
 
 from audittrail import create_app
 from audittrail.config import load_config
-from audittrail.extensions import db
 from audittrail.ratelimit import limiter
 from tests.api.conftest import ACTIONS
 from tests.api.conftest import API_KEYS
 from tests.api.conftest import error_code
+from tests.conftest import close_app
 from tests.factories import make_team
 
 LOGIN = "/api/v1/auth/login"
@@ -35,8 +35,7 @@ def app(app_config):
     )
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ from tests.api.evidence_helpers import export_lines
 from tests.api.evidence_helpers import make_history
 from tests.api.evidence_helpers import run_verifier
 from tests.api.evidence_helpers import write
+from tests.conftest import close_app
 from tests.factories import add_member
 from tests.factories import make_team
 
@@ -85,7 +86,7 @@ def another_app(config: dict):
         yield other
     finally:
         with other.app_context():
-            db.engine.dispose()
+            close_app(other)
 
 
 def _claims(token: str) -> tuple[dict, dict]:

@@ -408,6 +408,23 @@ def test_the_stream_never_shows_another_workspace(alice, rival):
     assert len(events) == 1 and events[0]["data"]["action"]["proposed_by"]["name"] == "Alice"
 
 
+def test_stopping_the_hub_ends_its_threads_before_the_engine_is_disposed(app, alice):
+    hub = app.extensions["audittrail.live"]
+    response = alice.get(EVENTS, headers=SSE, query_string={"after": 0}, buffered=False)
+    try:
+        b"".join(response.response)
+    finally:
+        response.close()
+    poller = hub._poller
+    assert poller is not None and poller.is_alive()  # it outlives the stream by a few idle seconds
+
+    hub.stop()
+
+    assert not poller.is_alive()
+    assert alice.get(EVENTS, headers=SSE, query_string={"after": 0}).status_code == HTTPStatus.OK
+    assert hub._poller is poller  # a stopped hub starts no thread again
+
+
 def test_the_stream_works_with_the_cookie_and_no_csrf_header(client):
     client.post("/api/v1/auth/demo-login")  # sets the HttpOnly cookie
 

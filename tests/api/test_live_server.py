@@ -30,6 +30,10 @@ CONCURRENCY = 20
 def live_server(app):
     """The app on 127.0.0.1:<free port>; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Request threads that server_close() joins: each has returned its connection to the pool
+    # before the app fixture disposes the engine (a connection returned after it stays open).
+    server.daemon_threads = False
+    server.block_on_close = True
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

@@ -13,12 +13,12 @@ from http import HTTPStatus
 import pytest
 
 from audittrail import create_app
-from audittrail.extensions import db
 from tests import factories
 from tests.api.conftest import ACTIONS
 from tests.api.conftest import SUMMARY
 from tests.api.conftest import error_code
 from tests.api.conftest import key_caller
+from tests.conftest import close_app
 
 TRANSITION_LIMIT = 30
 LOGIN_LIMIT = 5
@@ -36,8 +36,7 @@ def app(app_config):
     )
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
 
 
 @pytest.fixture

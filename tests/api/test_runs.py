@@ -8,13 +8,13 @@ from http import HTTPStatus
 import pytest
 
 from audittrail import create_app
-from audittrail.extensions import db
 from tests.api.conftest import ACTIONS
 from tests.api.conftest import Caller
 from tests.api.conftest import bearer
 from tests.api.conftest import error_code
 from tests.api.conftest import jwt_for
 from tests.api.conftest import key_caller
+from tests.conftest import close_app
 from tests.factories import add_member
 
 RUNS = "/api/v1/runs"
@@ -441,8 +441,7 @@ def limited_app(app_config):
     app = create_app({**app_config, "AUDITTRAIL_RUNS_WRITE_RATE_LIMIT": "3/minute"})
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        close_app(app)
 
 
 def test_run_writes_have_their_own_bucket(limited_app, team):
