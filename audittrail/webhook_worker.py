@@ -64,24 +64,24 @@ class MessageGone(Exception):
     """The event a delivery names is not in the chain (it cannot be; nothing is ever invented)."""
 
 
-def build_body(claim: webhook_outbox.Claim, now: datetime, public_url: str) -> bytes:
-    """The JSON body of a delivery, from the chain: the same event on every attempt."""
+def build_body(claim: webhook_outbox.Claim, now: datetime, public_url: str, read: dict | None = None) -> bytes:
+    """The JSON body of a delivery, from the chain: the same event on every attempt.
+
+    `read` holds the events already read and rendered in this pass, by (workspace, seq): every
+    webhook subscribed to an event gets the same item, so it is read and rendered once.
+    """
     if claim.event_seq is None:
         message = {"type": delivery_type(None), "timestamp": api_time(now), "data": {}}
         if claim.format == WebhookFormat.SLACK:
             message = {"text": "AuditTrail: webhook ping.", "blocks": [_section("*AuditTrail*: webhook ping.")]}
         return _encode(message)
-    items = feed.read_events(
-        _reader(claim.workspace_id),
-        now,
-        after=claim.event_seq - 1,
-        limit=1,
-        expire=False,
-        keyring=current_keyring(),
-    )
-    if not items or items[0].event.seq != claim.event_seq:
-        raise MessageGone(f"event seq {claim.event_seq} is not in the chain")
-    item = FeedItemSchema().dump(items[0])
+    key = (claim.workspace_id, claim.event_seq)
+    rendered = read.get(key) if read is not None else None
+    if rendered is None:
+        rendered = _read_item(claim, now)
+        if read is not None:
+            read[key] = rendered
+    item = dict(rendered)
     action = item.pop("action")
     if claim.format == WebhookFormat.SLACK:
         return _encode(slack_message(item, action, public_url))
@@ -92,6 +92,21 @@ def build_body(claim: webhook_outbox.Claim, now: datetime, public_url: str) -> b
             "data": {"event": item, "action": action},
         }
     )
+
+
+def _read_item(claim: webhook_outbox.Claim, now: datetime) -> dict:
+    """The claim's event as the feed renders it, with its action as a viewer sees it now."""
+    items = feed.read_events(
+        _reader(claim.workspace_id),
+        now,
+        after=claim.event_seq - 1,
+        limit=1,
+        expire=False,
+        keyring=current_keyring(),
+    )
+    if not items or items[0].event.seq != claim.event_seq:
+        raise MessageGone(f"event seq {claim.event_seq} is not in the chain")
+    return FeedItemSchema().dump(items[0])
 
 
 def _encode(message: dict) -> bytes:
@@ -197,8 +212,9 @@ class Worker:
                 free = self.concurrency - len(self._in_flight)
                 # Claimed in batches: half the slots free, or none busy, before claiming again.
                 if free >= max(1, self.concurrency // 2) or not self._in_flight:
+                    read: dict = {}
                     for claim in webhook_outbox.claim_due(now, free, self.lease_seconds):
-                        self._start(pool, claim)
+                        self._start(pool, claim, read)
             except SQLAlchemyError as error:
                 # The database is away: what was claimed stays leased and is retried later.
                 log.warning("webhooks: database unavailable (%s); retrying", error.__class__.__name__)
@@ -211,10 +227,10 @@ class Worker:
         else:
             self._stopping.wait(self.poll_seconds)
 
-    def _start(self, pool: ThreadPoolExecutor, claim: webhook_outbox.Claim) -> None:
+    def _start(self, pool: ThreadPoolExecutor, claim: webhook_outbox.Claim, read: dict) -> None:
         attempted_at = self.clock()
         try:
-            body = build_body(claim, attempted_at, self.public_url)
+            body = build_body(claim, attempted_at, self.public_url, read)
         except (MessageGone, ValueError, KeyError) as error:
             log.error("webhooks: delivery %s could not be built: %s", claim.delivery_id, error)
             webhook_outbox.release(claim, f"Could not be built: {error}", attempted_at)

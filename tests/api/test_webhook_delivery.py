@@ -351,3 +351,40 @@ def test_finished_attempts_are_recorded_in_one_write_transaction(app, team, admi
     worker._record(list(worker._in_flight))
     assert len(commits) == 1
     assert sorted(d.state for d in deliveries(webhook_id)) == ["delivered"] * 3
+
+
+def test_the_webhooks_of_one_event_share_one_read_of_it_in_a_pass(app, team, admin, receiver, clock):
+    from sqlalchemy import event
+
+    from audittrail.services import webhook_outbox
+    from audittrail.webhook_worker import build_body
+
+    plain_id, _ = subscribe(admin, receiver, clock)
+    slack_id, _ = subscribe(admin, receiver, clock, format="slack")
+    action = propose(team.bob_actor, clock())
+    now = datetime.now(UTC)
+    webhook_outbox.queue_new_events(now)
+    claims = [c for c in webhook_outbox.claim_due(now, 10, 30) if c.event_seq is not None]
+    last = max(c.event_seq for c in claims)  # the proposal's event, one delivery per webhook
+    by_webhook = {c.webhook_id: c for c in claims if c.event_seq == last}
+    assert set(by_webhook) == {plain_id, slack_id}
+
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    read: dict = {}
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        first = build_body(by_webhook[plain_id], now, "", read)
+        after_first = len(statements)
+        second = build_body(by_webhook[slack_id], now, "", read)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+    assert after_first > 0 and len(statements) == after_first  # the second webhook read nothing
+    assert first == build_body(by_webhook[plain_id], now, "")  # the same body as read on its own
+    assert second == build_body(by_webhook[slack_id], now, "")
+    assert json.loads(first)["data"]["action"]["id"] == action.id
+    assert json.loads(second)["text"].startswith("Tier")
