@@ -10,11 +10,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audittrail.config import ConfigurationError
 from audittrail.config import load_config
+from audittrail_evidence.jws import CHECKPOINT_TYPE
+from audittrail_evidence.jws import RECEIPT_TYPE
+from audittrail_evidence.jws import Keyring
 from audittrail_evidence.jws import b64url_encode
 from audittrail_evidence.jws import keyring_from_settings
 from audittrail_evidence.jws import kid_of
 from audittrail_evidence.jws import private_key_pem
 from audittrail_evidence.jws import raw_public_bytes
+from audittrail_evidence.jws import sign_compact
 
 PRODUCTION = {"AUDITTRAIL_ENV": "production", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -64,3 +68,31 @@ def test_previous_keys_are_read_comma_separated_and_checked(tmp_path):
     assert [jwk["kid"] for jwk in keyring.jwks()["keys"]] == [kid_of(KEY.public_key()), kid_of(retired)]
     with pytest.raises(ConfigurationError, match="AUDITTRAIL_SIGNING_KEYS_PREVIOUS, key 2"):
         load_config(str(tmp_path), {**env, "AUDITTRAIL_SIGNING_KEYS_PREVIOUS": f"{x},nope"})
+
+
+def test_a_keyring_signs_each_input_once_and_returns_the_token_signing_again_would():
+    signed = []
+    keyring = Keyring(_CountingKey(KEY, signed))
+    first = {"sub": "act_1", "approvers": [{"id": "usr_1", "name": "Sam"}]}
+    changed = {**first, "approvers": [{"id": "usr_1", "name": "Sam B."}]}
+
+    tokens = [keyring.sign(RECEIPT_TYPE, first) for _ in range(3)] + [keyring.sign(RECEIPT_TYPE, changed)]
+
+    assert tokens[:3] == [sign_compact(KEY, RECEIPT_TYPE, first)] * 3
+    assert tokens[3] == sign_compact(KEY, RECEIPT_TYPE, changed)
+    assert len(signed) == 2  # one signature per distinct input: a renamed approver is signed anew
+    assert keyring.sign(CHECKPOINT_TYPE, first) != tokens[0]  # the typ is part of what is signed
+
+
+class _CountingKey:
+    """The key, counting each real signature."""
+
+    def __init__(self, key, signed):
+        self._key, self._signed = key, signed
+
+    def sign(self, data):
+        self._signed.append(data)
+        return self._key.sign(data)
+
+    def public_key(self):
+        return self._key.public_key()
