@@ -19,6 +19,7 @@ from audittrail_evidence.jws import kid_of
 from audittrail_evidence.jws import private_key_pem
 from audittrail_evidence.jws import raw_public_bytes
 from audittrail_evidence.jws import sign_compact
+from audittrail_evidence.jws import verify_compact
 
 PRODUCTION = {"AUDITTRAIL_ENV": "production", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -81,7 +82,11 @@ def test_a_keyring_signs_each_input_once_and_returns_the_token_signing_again_wou
     assert tokens[:3] == [sign_compact(KEY, RECEIPT_TYPE, first)] * 3
     assert tokens[3] == sign_compact(KEY, RECEIPT_TYPE, changed)
     assert len(signed) == 2  # one signature per distinct input: a renamed approver is signed anew
-    assert keyring.sign(CHECKPOINT_TYPE, first) != tokens[0]  # the typ is part of what is signed
+
+    checkpoint = keyring.sign(CHECKPOINT_TYPE, first)  # same claims, another typ: a new input, signed anew
+
+    assert len(signed) == 3
+    assert verify_compact(checkpoint, {kid_of(KEY.public_key()): KEY.public_key()}, CHECKPOINT_TYPE).claims == first
 
 
 class _CountingKey:
