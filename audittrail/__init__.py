@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from audittrail.config import load_config
 from audittrail.extensions import db
+from audittrail.extensions import init_session_release
 from audittrail.extensions import jwt
 from audittrail.extensions import migrate
 
@@ -34,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
     db.init_app(app)
+    init_session_release(app)
     migrate.init_app(app, db, directory=str(_project_path(app, "migrations")))
     jwt.init_app(app)
 

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from audittrail.extensions import db
+from audittrail.extensions import release_session
 from audittrail.models import Workspace
 from audittrail.services.audit import NOTIFY_CHANNEL
 
@@ -237,7 +238,7 @@ class LiveHub:
                     # The database is away: the streams find out themselves; try again next time.
                     log.warning("live: could not read the chain heads: %s", error.__class__.__name__)
                 finally:
-                    db.session.remove()
+                    release_session()
 
     def _poll_heads(self, workspaces: list[str]) -> None:
         rows = db.session.execute(select(Workspace.id, Workspace.audit_seq).where(Workspace.id.in_(workspaces))).all()

@@ -31,6 +31,7 @@ from audittrail.domain.webhooks import WebhookFormat
 from audittrail.domain.webhooks import delivery_type
 from audittrail.domain.webhooks import signature
 from audittrail.extensions import db
+from audittrail.extensions import release_session
 from audittrail.schemas import FeedItemSchema
 from audittrail.services import feed
 from audittrail.services import webhook_outbox
@@ -220,7 +221,7 @@ class Worker:
                 log.warning("webhooks: database unavailable (%s); retrying", error.__class__.__name__)
                 db.session.rollback()
             finally:
-                db.session.remove()
+                release_session()
         if self._in_flight:
             done, _ = wait(list(self._in_flight), timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
             self._record(done)
@@ -269,7 +270,7 @@ class Worker:
                 db.session.rollback()
                 return
             finally:
-                db.session.remove()
+                release_session()
         for (claim, _attempted_at, result), state in zip(outcomes, states, strict=True):
             log.info(
                 "webhooks: %s to %s: %s (%s)",

@@ -24,7 +24,7 @@ from audittrail.auth import now
 from audittrail.domain import ActionStatus
 from audittrail.domain import Scope
 from audittrail.errors import ApiError
-from audittrail.extensions import db
+from audittrail.extensions import release_session
 from audittrail.ratelimit import transition_limit
 from audittrail.schemas import ActionApproveSchema
 from audittrail.schemas import ActionDetailQuerySchema
@@ -218,7 +218,7 @@ def _wait_for_change(action, version: int, wait_seconds: int):
             expires_in = None
             if action.status == ActionStatus.PROPOSED:
                 expires_in = (action.expires_at - clock_now()).total_seconds()
-            db.session.remove()
+            release_session()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

@@ -23,7 +23,7 @@ from audittrail.auth import now
 from audittrail.auth import rate_limit_client
 from audittrail.domain import Scope
 from audittrail.errors import ApiError
-from audittrail.extensions import db
+from audittrail.extensions import release_session
 from audittrail.schemas import MAX_SEQ
 from audittrail.schemas import FeedItemSchema
 from audittrail.schemas import FeedQuerySchema
@@ -137,7 +137,7 @@ def _stream(query):
         slot.__exit__(type(error), error, error.__traceback__)
         raise
     finally:
-        db.session.remove()  # an idle stream holds no database connection
+        release_session()  # an idle stream holds no database connection
 
     schema = FeedItemSchema()
     closed = []
@@ -181,7 +181,7 @@ def _stream(query):
                     log.warning("stream: could not read events (%s); retrying", error.__class__.__name__)
                     failed = True
                 finally:
-                    db.session.remove()
+                    release_session()
                 if count:
                     yield text
                     cursor = last_seq

@@ -11,13 +11,18 @@ import socket
 import time
 import urllib.parse
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import jsonschema_rs
 import jwt as pyjwt
 import pytest
 from gunicorn.http.errors import InvalidChunkSize
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
+from audittrail.extensions import db
 from audittrail.models import DeploymentAction
 from audittrail.schemas.custom_fields import NO_NUL_PATTERN
 from audittrail.schemas.custom_fields import not_blank_pattern
@@ -29,6 +34,7 @@ from tests.api.conftest import bearer
 from tests.api.conftest import error_code
 from tests.api.conftest import jwt_for
 from tests.api.conftest import key_caller
+from tests.conftest import POSTGRES_URL
 from tests.factories import make_team
 from tests.unit.test_text_rules import INVISIBLE
 from tests.unit.test_text_rules import TRICKY
@@ -527,3 +533,45 @@ def test_the_document_refuses_nul_at_any_depth_of_a_json_object_as_the_server_do
 
     assert response.status_code == server_status
     assert validator.is_valid(body) is (server_status == HTTPStatus.OK)
+
+
+# ----------------------------------------------------------------------------- a lost connection
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL: a SQLite file has no server to lose")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_lost_after_the_last_statement_leaves_the_answer_and_the_next_request_whole(
+    app, client, alice, database_url
+):
+    """The server goes away between a request's last statement and its end (a restart).
+
+    Ending the request rolls back on that connection, which fails: that must not turn the answer
+    already made into the server's own HTML 500, nor leave the dead connection to the next request.
+    """
+    killer = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    lost: list[int] = []
+
+    @app.after_request
+    def lose_the_connection(response):
+        if not lost:
+            pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with killer.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+            lost.append(pid)
+        return response
+
+    def in_its_own_context(path):
+        # A thread starts with no app context, so the request pushes and tears down its own.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(alice.get, path).result()
+
+    try:
+        first = in_its_own_context(ACTIONS)
+        second = in_its_own_context(ACTIONS)
+    finally:
+        killer.dispose()
+
+    assert lost
+    assert first.status_code == HTTPStatus.OK, first.get_data(as_text=True)
+    assert second.status_code == HTTPStatus.OK, second.get_data(as_text=True)
+    assert second.get_json()["items"] == first.get_json()["items"]

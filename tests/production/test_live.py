@@ -159,6 +159,7 @@ def test_killed_and_resumed_streams_lose_and_repeat_nothing_while_200_events_are
 def test_a_postgresql_restart_mid_stream_loses_nothing(server, operator, database):
     _, key = operator
     start = head_seq(server, key)
+    errors_before = len(server.error_text())
     acknowledged: list[str] = []
     stop_writing = threading.Event()
 
@@ -209,4 +210,6 @@ def test_a_postgresql_restart_mid_stream_loses_nothing(server, operator, databas
     assert [event.id for event in events] == list(range(start + 1, start + total + 1))
     assert set(acknowledged) <= {event.data["action_id"] for event in events}
     assert len(acknowledged) > 10
+    # No request (a stream's included) ended in an exception the app let reach gunicorn.
+    assert "Error handling request" not in server.error_text()[errors_before:]
     harness.verify_audit_chain(database)
