@@ -30,7 +30,6 @@ from audittrail.domain.webhooks import USER_AGENT
 from audittrail.domain.webhooks import WebhookFormat
 from audittrail.domain.webhooks import delivery_type
 from audittrail.domain.webhooks import signature
-from audittrail.extensions import db
 from audittrail.extensions import release_session
 from audittrail.schemas import FeedItemSchema
 from audittrail.services import feed
@@ -219,8 +218,8 @@ class Worker:
             except SQLAlchemyError as error:
                 # The database is away: what was claimed stays leased and is retried later.
                 log.warning("webhooks: database unavailable (%s); retrying", error.__class__.__name__)
-                db.session.rollback()
             finally:
+                # Rolls back too; a rollback of its own here could raise on a dead connection and end the worker.
                 release_session()
         if self._in_flight:
             done, _ = wait(list(self._in_flight), timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
@@ -267,7 +266,6 @@ class Worker:
             except SQLAlchemyError as error:
                 # Not recorded: the leases run out and the deliveries are sent again (at least once).
                 log.warning("webhooks: could not record %d attempts (%s)", len(outcomes), error.__class__.__name__)
-                db.session.rollback()
                 return
             finally:
                 release_session()
